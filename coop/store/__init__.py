@@ -1,0 +1,1 @@
+"""Data access as plain functions taking a Session; tasks, CLI and web all call these."""

@@ -1,0 +1,173 @@
+"""Database tables. Names follow the domain; `*Record` where the pydantic agreement model owns the plain name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class OccurrenceStatus(StrEnum):
+    planned = "planned"
+    due = "due"
+    done = "done"
+    overdue = "overdue"
+    waived = "waived"
+    cancelled = "cancelled"
+
+
+OPEN_STATUSES = (OccurrenceStatus.planned, OccurrenceStatus.due, OccurrenceStatus.overdue)
+
+
+class Agency(SQLModel, table=True):
+    """A signing party (district government, university, provincial department…), shared across agreements."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=200)
+    full_name: str | None = Field(default=None, max_length=200)
+
+
+class Department(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agency_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    name: str = Field(max_length=200)
+    leader: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=200)
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalation_channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class AgreementRecord(SQLModel, table=True):
+    __tablename__ = "agreement"
+
+    id: str = Field(primary_key=True, max_length=80)
+    title: str = Field(max_length=200)
+    signed: dt.date
+    term_start: dt.date
+    term_end: dt.date
+    source: str | None = None
+    path: str = Field(max_length=500)
+    version: int = 1
+    content_hash: str = Field(max_length=64)
+    planned_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class AgreementVersion(SQLModel, table=True):
+    """Every distinct content of an agreement ever planned, so an amendment can be audited."""
+
+    __tablename__ = "agreement_version"
+    __table_args__ = (UniqueConstraint("agreement_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: str = Field(foreign_key="agreement.id", index=True, max_length=80)
+    version: int
+    content_hash: str = Field(max_length=64)
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ProgrammeRecord(SQLModel, table=True):
+    __tablename__ = "programme"
+    __table_args__ = (UniqueConstraint("agreement_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: str = Field(foreign_key="agreement.id", max_length=80)
+    code: str = Field(max_length=20)
+    title: str = Field(max_length=200)
+
+
+class ClauseRecord(SQLModel, table=True):
+    __tablename__ = "clause"
+    __table_args__ = (UniqueConstraint("agreement_id", "code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: str = Field(foreign_key="agreement.id", max_length=80)
+    programme_code: str = Field(max_length=20)
+    code: str = Field(max_length=40)
+    title: str = Field(max_length=200)
+    text: str | None = None
+    kind: str = Field(max_length=40)
+    lead: str | None = Field(default=None, max_length=200)
+    co_organisers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rotate: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    location: str | None = None
+    targets: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recurrence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+
+
+class Occurrence(SQLModel, table=True):
+    """One dated piece of work a department owes under a clause."""
+
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "key"),
+        Index("ix_occurrence_status_due", "status", "due_date"),
+        Index("ix_occurrence_department_due", "department_id", "due_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: str = Field(foreign_key="agreement.id", max_length=80)
+    clause_id: int = Field(foreign_key="clause.id", index=True)
+    key: str = Field(max_length=200, description="stable identity across re-plans: clause@nominal-date[/party]")
+    nominal_date: dt.date
+    due_date: dt.date
+    window_start: dt.date
+    host: str | None = Field(default=None, max_length=200)
+    department_id: int = Field(foreign_key="department.id")
+    status: OccurrenceStatus = Field(default=OccurrenceStatus.planned, max_length=20)
+    provisional: bool = False
+    targets: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = Field(default=1, description="agreement version that last planned this occurrence")
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+    closed_at: dt.datetime | None = None
+
+
+class Report(SQLModel, table=True):
+    """What a department reported for an occurrence; metrics are summed against clause targets."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    department_id: int = Field(foreign_key="department.id")
+    outcome: str = Field(max_length=20)
+    participants: int | None = None
+    metrics: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str | None = None
+    event_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: dt.datetime = Field(default_factory=utcnow)
+
+
+class LedgerEvent(SQLModel, table=True):
+    """Append-only, hash-chained record of every state change."""
+
+    __tablename__ = "ledger_event"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: dt.datetime
+    actor: str = Field(max_length=200)
+    kind: str = Field(max_length=40, index=True)
+    agreement_id: str | None = Field(default=None, max_length=80, index=True)
+    occurrence_id: int | None = Field(default=None, index=True)
+    payload: str = Field(description="canonical JSON, hashed as stored")
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class LedgerHead(SQLModel, table=True):
+    """Single row locked while appending, so concurrent writers extend the chain one at a time."""
+
+    __tablename__ = "ledger_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_hash: str = Field(default="0" * 64, max_length=64)
