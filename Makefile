@@ -7,7 +7,6 @@ STAMP  := $(VENV)/.installed
 export PREFECT_HOME ?= $(CURDIR)/.coop/prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_LOGGING_LEVEL ?= WARNING
-export PREFECT_LOGGING_LEVEL ?= WARNING
 
 .PHONY: demo test install clean
 

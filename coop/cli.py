@@ -18,7 +18,7 @@ from coop.errors import CoopError
 
 def _quiet_prefect() -> None:
     """Keep the shell output readable (set before Prefect reads its settings); its logs still reach the server."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 

@@ -11,12 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
+    """The engine for `url`, or for the configured COOP_DATABASE_URL (read at each call, engines cached)."""
     if url is None:
         from coop.settings import get_settings
 
         url = get_settings().database_url
+    return _engine(url)
+
+
+@lru_cache(maxsize=16)
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

@@ -36,9 +36,9 @@ def pg_server_url() -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    from models.db import get_engine
+    from models.db import _engine
 
-    get_engine.cache_clear()
+    _engine.cache_clear()  # close pooled connections before dropping the database
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
