@@ -171,3 +171,71 @@ class LedgerHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     last_id: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     last_hash: str = Field(default="0" * 64, max_length=64)
+
+
+class Notice(SQLModel, table=True):
+    """A decision that a recipient must hear about an occurrence; unique key = told once, ever."""
+
+    __table_args__ = (Index("ix_notice_unbatched", "batched"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=200, unique=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    department_id: int = Field(foreign_key="department.id", description="the recipient department")
+    recipient_role: str = Field(max_length=20, description="department / leader / coordinator")
+    kind: str = Field(max_length=30)
+    days_overdue: int = 0
+    workdays_left: int | None = None
+    escalation_round: int | None = None
+    batched: bool = Field(default=False, description="already rendered into outbox messages")
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class OutboxStatus(StrEnum):
+    pending = "pending"
+    sending = "sending"
+    sent = "sent"
+    dead = "dead"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One rendered message to one channel; delivered at least once, deduplicated by key at the sink."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_claim", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=200, unique=True)
+    department_id: int = Field(foreign_key="department.id", index=True)
+    recipient_role: str = Field(max_length=20)
+    channel: str = Field(max_length=64, description="channel reference name, resolved to a URL only at delivery")
+    kind: str = Field(max_length=20, description="digest / escalation / weekly")
+    subject: str = Field(max_length=300)
+    body: str
+    notice_count: int = 0
+    status: OutboxStatus = Field(default=OutboxStatus.pending, max_length=20)
+    attempts: int = 0
+    next_attempt_at: dt.datetime = Field(default_factory=utcnow)
+    lease_until: dt.datetime | None = None
+    claimed_by: str | None = Field(default=None, max_length=100)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    sent_at: dt.datetime | None = None
+    last_error: str | None = None
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Every try to deliver an outbox message, successful or not (errors stored redacted)."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", index=True)
+    at: dt.datetime = Field(default_factory=utcnow)
+    channel: str = Field(max_length=64)
+    channel_kind: str = Field(max_length=20)
+    ok: bool
+    retryable: bool = False
+    status_code: int | None = None
+    detail: str = ""
+    duration_ms: int = 0
+    worker: str | None = Field(default=None, max_length=100)
