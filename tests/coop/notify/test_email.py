@@ -1,0 +1,90 @@
+"""Real SMTP delivery through apprise's `mailto://` plugin to the local aiosmtpd sink."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+from peers.smtp_sink import SmtpSink
+
+from coop.notify.digest import Digest, DigestItem
+from coop.notify.robots import adeliver, deliver
+from coop.notify.templates import render_digest
+
+
+def _item(occurrence_id: int, notice: str = "due_today") -> DigestItem:
+    return DigestItem(
+        occurrence_id=occurrence_id,
+        agreement_title="川渝毗邻地区合作框架协议",
+        programme_title="产业协同",
+        clause_id="2.1",
+        clause_title="联合招商推介会",
+        kind_label="会议",
+        due_date=date(2025, 3, 14),
+        window_start=date(2025, 3, 10),
+        host="广安市",
+        location="渝北区政务服务中心",
+        evidence=["会议纪要", "签到表"],
+        targets={"participants": 30},
+        provisional=False,
+        notice=notice,  # type: ignore[arg-type]
+        days_overdue=0,
+        report_url=None,
+    )
+
+
+def test_chinese_subject_and_body_arrive_decoded(smtp_sink: SmtpSink) -> None:
+    result = deliver(smtp_sink.mailto_url(to="swd@yubei.example.cn"), "任务提醒：联合招商推介会", "**今日到期**，请报送会议纪要。")
+
+    assert result.ok, result.detail
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.subject == "任务提醒：联合招商推介会"
+    assert "今日到期" in mail.text and "请报送会议纪要" in mail.text
+    assert mail.rcpt_tos == ["swd@yubei.example.cn"]
+    assert mail.mail_from == "coop@example.cn"
+
+
+def test_rendered_digest_by_email(smtp_sink: SmtpSink) -> None:
+    digest = Digest("渝北区商务委", "渝北区", "department", [_item(101), _item(102, "reminder_t7")], date(2025, 3, 14))
+    subject, body = render_digest(digest)
+
+    assert deliver(smtp_sink.mailto_url(), subject, body).ok
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.subject == subject
+    assert "#101" in mail.text and "#102" in mail.text
+    assert "2025年3月14日（星期五）" in mail.text
+    assert "第2.1条" in mail.text
+
+
+def test_mailto_without_mode_is_plain_smtp_too(smtp_sink: SmtpSink) -> None:
+    url = f"mailto://{smtp_sink.host}:{smtp_sink.port}?from=coop@example.cn&to=dept@example.cn"
+
+    assert deliver(url, "主题", "正文").ok
+    assert smtp_sink.wait_for(1)[0].subject == "主题"
+
+
+def test_adeliver_email_runs_apprise_in_a_thread(smtp_sink: SmtpSink) -> None:
+    result = asyncio.run(adeliver(smtp_sink.mailto_url(), "异步主题", "异步正文"))
+
+    assert result.ok
+    assert smtp_sink.wait_for(1)[0].subject == "异步主题"
+
+
+def test_smtp_down_is_a_retryable_failure(smtp_sink: SmtpSink) -> None:
+    url = smtp_sink.mailto_url()
+    smtp_sink.stop()
+
+    result = deliver(url, "主题", "正文", timeout=5)
+
+    assert not result.ok and result.retryable
+
+
+def test_smtp_back_on_same_port_after_restart(smtp_sink: SmtpSink) -> None:
+    url = smtp_sink.mailto_url()
+    smtp_sink.stop()
+    assert not deliver(url, "主题", "正文", timeout=5).ok
+
+    smtp_sink.restart()
+
+    assert deliver(url, "重发主题", "正文").ok
+    assert [m.subject for m in smtp_sink.wait_for(1)] == ["重发主题"]
