@@ -52,10 +52,16 @@ def _owners(clause: Clause, parties: list[Party]) -> list[tuple[str, str]]:
 
 
 def expand(loaded: LoadedAgreement, calendar: WorkdayCalendar, limit: int) -> list[PlannedOccurrence]:
-    """All occurrences over the term; a clause that yields too many raises an error at its line."""
+    """All occurrences over the term; a clause that yields too many raises an error at its line.
+
+    The inner loop runs once per occurrence (millions province-wide), so everything that is the
+    same for a whole clause is worked out before it, and occurrences of a clause share one
+    `targets` mapping (read-only by contract, like the frozen dataclass holding it).
+    """
     agreement = loaded.agreement
     term = agreement.term
     planned: list[PlannedOccurrence] = []
+    append = planned.append
     for programme in agreement.programmes:
         for clause in programme.clauses:
             rec = clause.recurrence
@@ -64,28 +70,34 @@ def expand(loaded: LoadedAgreement, calendar: WorkdayCalendar, limit: int) -> li
             except ValueError as exc:
                 raise loaded.problem(clause.id, f"'recurrence': {exc}") from None
             owners = _owners(clause, agreement.parties)
+            suffixed = [(party, department, f"/{party}" if len(owners) > 1 else "") for party, department in owners]
+            targets = dict(clause.targets)
+            window = dt.timedelta(days=rec.window_days)
+            rotation, clause_id, programme_id = clause.rotate, clause.id, programme.id
             for index, nominal in enumerate(dates):
                 due, provisional = calendar.adjust(nominal, rec.adjust)
                 if rec.deadline is not None:
                     window_start = term.start
                 else:
-                    window_start = max(term.start, due - dt.timedelta(days=rec.window_days))
-                host = rotate_host(clause.rotate, index)
-                for party, department in owners:
-                    suffix = f"/{party}" if len(owners) > 1 else ""
-                    planned.append(
+                    window_start = max(term.start, due - window)
+                if window_start > due:
+                    window_start = due
+                host = rotation[index % len(rotation)] if rotation else None
+                stem = f"{clause_id}@{nominal.isoformat()}"
+                for party, department, suffix in suffixed:
+                    append(
                         PlannedOccurrence(
-                            key=f"{clause.id}@{nominal.isoformat()}{suffix}",
-                            programme=programme.id,
-                            clause=clause.id,
-                            nominal_date=nominal,
-                            due_date=due,
-                            window_start=min(window_start, due),
-                            host=host,
-                            party=party,
-                            department=department,
-                            provisional=provisional,
-                            targets=dict(clause.targets),
+                            stem + suffix,
+                            programme_id,
+                            clause_id,
+                            nominal,
+                            due,
+                            window_start,
+                            host,
+                            party,
+                            department,
+                            provisional,
+                            targets,
                         )
                     )
     return planned

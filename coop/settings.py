@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,33 @@ class Settings(BaseSettings):
     )
     public_base_url: str = "http://127.0.0.1:8000"
     actor: str = Field(default="coordinator", description="Who is recorded in the ledger for CLI/flow actions")
+
+    notify_horizon_days: int = Field(default=60, ge=0, description="新任务通知只列出此天数内到期的任务")
+    notify_max_attempts: int = Field(default=5, ge=1, le=50, description="attempts before a message is dead-lettered")
+    notify_backoff_seconds: float = Field(default=5.0, ge=0, description="first retry delay; doubles per attempt")
+    notify_backoff_max_seconds: float = Field(default=900.0, ge=0)
+    notify_concurrency: int = Field(default=16, ge=1, le=512, description="deliveries in flight at once")
+    notify_lease_seconds: float = Field(default=300.0, gt=0, description="a claimed message returns to the queue after this")
+    notify_wait_seconds: float = Field(default=120.0, ge=0, description="how long one dispatch run waits for due retries")
+    notify_rate_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"wecom": 20, "dingtalk": 20, "feishu": 100, "email": 120},
+        description="per-channel message rate by channel kind (robots allow ~20/min); missing kind = unlimited",
+    )
+
+    secret_key: SecretStr | None = Field(
+        default=None, description="signs department links; unset = a random key kept in secret_key_file (single-host setups)"
+    )
+    secret_key_file: Path = Path(".coop/secret_key")
+    link_ttl_hours: int = Field(default=168, ge=1, le=24 * 90, description="how long a department link stays valid")
+    coordinator_token: SecretStr | None = Field(
+        default=None, description="bearer token for coordinator actions (plan, waive, cancel); unset = nobody is coordinator"
+    )
+    auditor_database_url: str | None = Field(
+        default=None,
+        description="read-only login for auditor queries; unset = database_url as role coop_auditor (PostgreSQL) / mode=ro (SQLite)",
+    )
+    evidence_dir: Path = Field(default=Path(".coop/evidence"), description="uploaded evidence, stored by sha256")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest accepted evidence file")
 
 
 @lru_cache

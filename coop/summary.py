@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from coop.dispatcher import DrainReport
+from coop.store.notices import BatchResult
 from coop.store.plans import PlanResult
 from coop.store.status import AgreementSummary
 
@@ -63,3 +65,30 @@ def summary_markdown(summaries: Iterable[AgreementSummary]) -> str:
             parts.append("| — | — | 协议期内已无待办任务 | — | — | — |")
         parts.append("")
     return "\n".join(parts)
+
+
+def dispatch_markdown(
+    title: str, decided: int, batch: BatchResult, report: DrainReport, department_names: dict[int, str]
+) -> str:
+    """Sent / retried / dead-lettered per channel and department, plus what could not be addressed at all."""
+    lines = [
+        f"## {title}",
+        "",
+        f"- 新产生提醒 {decided} 条，合并为 {batch.messages} 封消息（每个部门每个渠道一封）",
+        f"- 本次投递：成功 **{report.total('sent')}**，待重试 **{report.total('retry')}**，转入死信 **{report.total('dead')}**",
+    ]
+    if batch.recipients_without_channel:
+        lines.append(f"- 未配置通知渠道、无法通知：{'；'.join(batch.recipients_without_channel)}")
+    rows: dict[tuple[str, int], dict[str, int]] = {}
+    for (channel, dept, outcome), n in report.counts.items():
+        rows.setdefault((channel, dept), {})[outcome] = n
+    if rows:
+        lines += ["", "| 渠道 | 部门 | 成功 | 重试 | 死信 |", "|---|---|---|---|---|"]
+        for (channel, dept), c in sorted(rows.items()):
+            lines.append(
+                f"| {channel} | {department_names.get(dept, dept)} | {c.get('sent', 0)} | {c.get('retry', 0)} | {c.get('dead', 0)} |"
+            )
+    if report.dead:
+        lines += ["", "### 死信（需协调员处理后重新投递）", "", "| 消息 | 渠道 | 错误 |", "|---|---|---|"]
+        lines += [f"| #{oid} | {channel} | {error[:200]} |" for oid, channel, error in report.dead]
+    return "\n".join(lines) + "\n"

@@ -239,3 +239,43 @@ class DeliveryAttempt(SQLModel, table=True):
     detail: str = ""
     duration_ms: int = 0
     worker: str | None = Field(default=None, max_length=100)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API; only its sha256 is stored, so a copied database leaks no usable token."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=20, description="department / auditor")
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    label: str = Field(max_length=200)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    revoked_at: dt.datetime | None = None
+
+
+class UsedLink(SQLModel, table=True):
+    """The nonce of every signed link that has been acted on: a replayed link finds its nonce here and is refused."""
+
+    __tablename__ = "used_link"
+
+    nonce: str = Field(primary_key=True, max_length=32)
+    purpose: str = Field(max_length=20)
+    department_id: int = Field(foreign_key="department.id")
+    occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id")
+    used_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+
+
+class EvidenceFile(SQLModel, table=True):
+    """An uploaded evidence file, stored on disk under its sha256; the first uploader is kept for the audit trail."""
+
+    __tablename__ = "evidence_file"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    content_type: str = Field(max_length=100)
+    filename: str = Field(max_length=255)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    created_at: dt.datetime = Field(default_factory=utcnow)

@@ -13,21 +13,22 @@ from coop.planning import PlannedOccurrence, calendar_fingerprint, check_unique_
 from coop.settings import get_settings
 from coop.store.plans import PlanResult, apply_plan
 from models.db import session_scope
+from tasks.report import explain_user_error
 
 
-@task(name="读取并校验协议 load agreement", cache_policy=NO_CACHE)
+@task(name="读取并校验协议 load agreement", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def load(path: str) -> LoadedAgreement:
     return load_agreement(path)
 
 
-@task(name="展开任务 expand occurrences", cache_policy=NO_CACHE)
+@task(name="展开任务 expand occurrences", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def expand_occurrences(loaded: LoadedAgreement) -> list[PlannedOccurrence]:
     planned = expand(loaded, default_calendar(), get_settings().max_occurrences_per_clause)
     check_unique_keys(planned, loaded)
     return planned
 
 
-@task(name="写入计划 upsert plan", cache_policy=NO_CACHE)
+@task(name="写入计划 upsert plan", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def upsert_plan(
     loaded: LoadedAgreement, planned: list[PlannedOccurrence], today: dt.date, actor: str, database_url: str | None = None
 ) -> PlanResult:

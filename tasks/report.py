@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.logging.loggers import task_run_logger
 
+from coop.agreement.loader import LoadedAgreement
+from coop.artifacts import (
+    OVERDUE_KEY,
+    PLAN_INDEX_KEY,
+    PlanRun,
+    completion_key,
+    completion_markdown,
+    plan_index_markdown,
+    plan_key,
+    plan_markdown,
+    planned_counts,
+    sweep_markdown,
+    user_error_markdown,
+    user_error_text,
+)
+from coop.errors import CoopError
+from coop.planning import PlannedOccurrence
+from coop.store.occurrences import CompletionReport, SweepResult
 from coop.store.plans import PlanResult
-from coop.store.status import AgreementSummary, summarise
-from coop.summary import plan_result_markdown, summary_markdown
+from coop.store.status import AgreementSummary, OccurrenceDetail, occurrence_detail, overdue, summarise
 from models.db import session_scope
 
 
@@ -20,16 +40,65 @@ def summarise_agreements(today: dt.date, agreement_id: str | None = None, databa
         return summarise(session, today, agreement_id)
 
 
+@task(name="列出逾期任务 list overdue", cache_policy=NO_CACHE)
+def list_overdue(database_url: str | None = None) -> tuple[int, list[OccurrenceDetail]]:
+    with session_scope(database_url) as session:
+        return overdue(session)
+
+
+@task(name="读取任务详情 describe occurrence", cache_policy=NO_CACHE)
+def describe_occurrence(occurrence_id: int, database_url: str | None = None) -> OccurrenceDetail | None:
+    with session_scope(database_url) as session:
+        return occurrence_detail(session, occurrence_id)
+
+
 @task(name="发布计划报告 publish plan artifact", cache_policy=NO_CACHE)
-def publish_plan_artifact(result: PlanResult, summaries: list[AgreementSummary]) -> str:
-    title = summaries[0].title if summaries else result.agreement_id
-    markdown = plan_result_markdown(result, title) + "\n" + summary_markdown(summaries)
-    create_markdown_artifact(
-        key=f"plan-{_artifact_key(result.agreement_id)}", markdown=markdown, description=f"计划结果：{title}"
-    )
+def publish_plan_artifact(
+    loaded: LoadedAgreement, planned: list[PlannedOccurrence], result: PlanResult, summaries: list[AgreementSummary]
+) -> str:
+    title = loaded.agreement.title
+    markdown = plan_markdown(result, title, planned_counts(loaded, planned), summaries)
+    create_markdown_artifact(key=plan_key(result.agreement_id), markdown=markdown, description=f"计划结果：{title}")
     return markdown
 
 
-def _artifact_key(text: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    return "".join(c if c.isalnum() and c.isascii() else "-" for c in text.lower()).strip("-") or "agreement"
+@task(name="发布计划汇总 publish plan index", cache_policy=NO_CACHE)
+def publish_plan_index(today: dt.date, runs: Sequence[tuple[str, State]]) -> str:
+    """`runs` pairs each agreement file with its child run's final state (passed quoted, so failures arrive too)."""
+    rows = [
+        PlanRun(
+            path=path,
+            flow_run_id=str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None,
+            result=state.result() if state.is_completed() else None,
+            error=None if state.is_completed() else state.message,
+        )
+        for path, state in runs
+    ]
+    markdown = plan_index_markdown(today, rows)
+    create_markdown_artifact(key=PLAN_INDEX_KEY, markdown=markdown, description="全部协议计划结果")
+    return markdown
+
+
+@task(name="发布逾期清单 publish overdue list", cache_policy=NO_CACHE)
+def publish_sweep_artifact(today: dt.date, result: SweepResult, overdue_list: tuple[int, list[OccurrenceDetail]]) -> str:
+    total, items = overdue_list
+    markdown = sweep_markdown(today, result, total, items)
+    create_markdown_artifact(key=OVERDUE_KEY, markdown=markdown, description=f"逾期清单（{today}）")
+    return markdown
+
+
+@task(name="发布完成情况 publish completion artifact", cache_policy=NO_CACHE)
+def publish_completion_artifact(report: CompletionReport, event_id: int, occurrence: OccurrenceDetail | None) -> str:
+    markdown = completion_markdown(report, event_id, occurrence)
+    key = completion_key(occurrence.agreement_id) if occurrence else None
+    create_markdown_artifact(key=key, markdown=markdown, description=f"完成情况登记：任务 #{report.occurrence_id}")
+    return markdown
+
+
+def explain_user_error(tsk: object, task_run: object, state: State) -> None:
+    """on_failure hook: Prefect logs a user mistake as a repr inside a traceback; say it plainly, log and artifact."""
+    exc = state.result(raise_on_failure=False)
+    if not isinstance(exc, CoopError):
+        return
+    task_run_logger(task_run, tsk).error(user_error_text(exc))  # type: ignore[arg-type]
+    create_markdown_artifact(markdown=user_error_markdown(exc), description="运行失败原因")

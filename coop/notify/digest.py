@@ -35,6 +35,8 @@ class DigestItem:
     workdays_left: int | None = None
     """Working days until due, when the dispatcher knows them; sharper than the notice kind alone."""
     escalation_round: int | None = None
+    responsible: str | None = None
+    """The owing department as `单位/部门`; shown to leaders and coordinators, used in the report command."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import apprise
 import httpx
@@ -67,6 +67,9 @@ RATE_LIMIT_CODES: dict[RobotKind, frozenset[int]] = {
     "feishu": frozenset({11232}),
 }
 RATE_LIMIT_WAIT = 60.0
+# Sent with every message: a crash between delivery and bookkeeping may resend, and receivers that
+# honour the key (our webhooks, the test sinks) drop the repeat. WeCom/DingTalk/Feishu ignore it.
+IDEMPOTENCY_HEADER = "X-Coop-Message-Key"
 
 
 @dataclass(frozen=True)
@@ -289,7 +292,12 @@ def _send_robot(target: RobotTarget, title: str, body: str, timeout: float, clie
 
 
 async def _asend_robot(
-    target: RobotTarget, title: str, body: str, timeout: float, client: httpx.AsyncClient | None
+    target: RobotTarget,
+    title: str,
+    body: str,
+    timeout: float,
+    client: httpx.AsyncClient | None,
+    headers: dict[str, str] | None = None,
 ) -> DeliveryResult:
     pieces = _pieces(target.kind, title, body)
     owned = client is None
@@ -299,7 +307,7 @@ async def _asend_robot(
         for piece_title, piece in pieces:
             req = build_request(target, piece_title, piece)
             try:
-                response = await client.post(req.url, params=req.params, json=req.payload, timeout=timeout)
+                response = await client.post(req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers)
             except httpx.HTTPError as exc:
                 return _transport_failure(target, exc)
             result = interpret(target, response)
@@ -344,7 +352,13 @@ def deliver(url: str, title: str, body: str, timeout: float = 10, *, client: htt
 
 
 async def adeliver(
-    url: str, title: str, body: str, timeout: float = 10, *, client: httpx.AsyncClient | None = None
+    url: str,
+    title: str,
+    body: str,
+    timeout: float = 10,
+    *,
+    client: httpx.AsyncClient | None = None,
+    key: str | None = None,
 ) -> DeliveryResult:
     """`deliver` for event loops: robots over httpx.AsyncClient, others through apprise in a thread.
 
@@ -355,8 +369,17 @@ async def adeliver(
             target = parse_robot_url(url)
         except ValueError as exc:
             return DeliveryResult(False, False, None, redact(str(exc)))
-        return await _asend_robot(target, title, body, timeout, client)
-    return await asyncio.to_thread(_send_apprise, url, title, body, timeout)
+        headers = {IDEMPOTENCY_HEADER: key} if key else None
+        return await _asend_robot(target, title, body, timeout, client, headers)
+    return await asyncio.to_thread(_send_apprise, with_idempotency_key(url, key), title, body, timeout)
+
+
+def with_idempotency_key(url: str, key: str | None) -> str:
+    """Webhooks get the message key as a header (apprise `+Header=` syntax) so receivers can drop repeats."""
+    if not key or schema_of(url) not in ("json", "jsons", "form", "forms", "xml", "xmls"):
+        return url
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}+{IDEMPOTENCY_HEADER}={quote(key, safe='')}"
 
 
 def _apprise_hook(schema: str) -> Callable[..., bool]:

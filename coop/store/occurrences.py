@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import and_, select, update
 from sqlmodel import Session
 
+from coop.clock import today_in_shanghai
 from coop.errors import CoopError, Forbidden, InvalidTransition, UnknownOccurrence
 from coop.ledger import EventDraft
 from coop.store import ledger
-from models.tables import OPEN_STATUSES, Agency, ClauseRecord, Department, Occurrence, OccurrenceStatus, Report, utcnow
+from models.tables import (
+    OPEN_STATUSES,
+    Agency,
+    ClauseRecord,
+    Department,
+    EvidenceFile,
+    Occurrence,
+    OccurrenceStatus,
+    Report,
+    utcnow,
+)
 
 Outcome = Literal["done", "partial", "cannot"]
 MAX_METRIC = 10**8
 MAX_EVIDENCE = 50
+MAX_NOTE = 2000
+EVIDENCE_LINK = re.compile(r"^https?://[^\s]{1,490}$")
+EVIDENCE_FILE = re.compile(r"^sha256:([0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class CompletionReport:
 
 def resolve_department(session: Session, ref: str) -> Department:
     if ref.isdigit():
-        dept = session.get(Department, int(ref))
+        dept = session.get(Department, int(ref)) if int(ref) < 2**31 else None
     else:
         party, _, name = ref.partition("/")
         dept = session.execute(
@@ -63,8 +78,9 @@ def record_completion(session: Session, report: CompletionReport, actor: str) ->
     if unknown:
         known = ", ".join(sorted(clause.targets)) or "无"
         raise CoopError(f"条款 {clause.code} 没有指标 {', '.join(unknown)} (unknown metric; this clause tracks: {known})")
+    _check_evidence_files(session, report.evidence)
     now = utcnow()
-    on_time = now.date() <= occ.due_date
+    on_time = today_in_shanghai(now) <= occ.due_date
     payload = {
         "outcome": report.outcome,
         "participants": report.participants,
@@ -111,6 +127,22 @@ def _validate(report: CompletionReport) -> None:
             raise CoopError(f"指标 {name}={value!r} 不合理 (metric values are whole numbers 0–{MAX_METRIC})")
     if len(report.evidence) > MAX_EVIDENCE:
         raise CoopError(f"at most {MAX_EVIDENCE} evidence items per report")
+    if report.note is not None and len(report.note) > MAX_NOTE:
+        raise CoopError(f"说明不能超过 {MAX_NOTE} 字 (note longer than {MAX_NOTE} characters)")
+    for item in report.evidence:
+        if not (EVIDENCE_LINK.match(item) or EVIDENCE_FILE.match(item)):
+            raise CoopError(f"佐证材料应为 http(s) 链接或 sha256:文件哈希（收到 '{item[:80]}'） (evidence must be a link or sha256:<hash>)")
+
+
+def _check_evidence_files(session: Session, evidence: list[str]) -> None:
+    """A cited file hash must be one the service stored, so the ledger never points at nothing."""
+    cited = sorted({m.group(1) for item in evidence if (m := EVIDENCE_FILE.match(item))})
+    if not cited:
+        return
+    stored = set(session.execute(select(EvidenceFile.sha256).where(EvidenceFile.sha256.in_(cited))).scalars())  # type: ignore[attr-defined]
+    missing = [h for h in cited if h not in stored]
+    if missing:
+        raise CoopError(f"找不到佐证文件 sha256:{missing[0]}，请先上传 (unknown evidence file)")
 
 
 def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
@@ -126,6 +158,24 @@ def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
         session, [EventDraft("occurrence_waived", actor, {"reason": reason, "previous_status": str(occ.status)}, occ.agreement_id, occ.id)]
     )
     occ.status, occ.closed_at, occ.updated_at = OccurrenceStatus.waived, utcnow(), utcnow()
+    session.add(occ)
+    return event_id
+
+
+def cancel(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
+    """A coordinator cancels one open occurrence outside a re-plan (e.g. the event was called off); reason in the ledger."""
+    if not reason.strip():
+        raise CoopError("取消必须说明理由 (a cancellation needs a reason)")
+    occ = session.get(Occurrence, occurrence_id, with_for_update=True)
+    if occ is None:
+        raise UnknownOccurrence(occurrence_id)
+    if occ.status not in OPEN_STATUSES:
+        raise InvalidTransition(f"任务 #{occ.id} 当前状态为 {occ.status}，无法取消")
+    [event_id] = ledger.append(
+        session,
+        [EventDraft("occurrence_cancelled", actor, {"reason": reason, "previous_status": str(occ.status), "key": occ.key}, occ.agreement_id, occ.id)],
+    )
+    occ.status, occ.closed_at, occ.updated_at = OccurrenceStatus.cancelled, utcnow(), utcnow()
     session.add(occ)
     return event_id
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from coop.agreement.loader import LoadedAgreement
+from coop.agreement.schema import Party
 from coop.ledger import EventDraft
 from coop.planning import PlanDiff, PlannedOccurrence, StoredOccurrence, diff
+from coop.settings import get_settings
 from coop.store import ledger
+from coop.store.notices import record_plan_notices
 from models.tables import (
     Agency,
     AgreementRecord,
@@ -77,6 +84,7 @@ def apply_plan(
     stored = _stored_occurrences(session, agreement.id)
     plan = diff(planned, stored, active_clauses=set(clauses), today=today)
     _write_occurrences(session, agreement.id, plan, clauses, departments, version)
+    _decide_notices(session, agreement.id, version, plan, stored, departments, today)
 
     result = PlanResult(
         agreement.id, version, unchanged=False, created=len(plan.create), updated=len(plan.update), cancelled=len(plan.cancel), kept=plan.kept
@@ -119,58 +127,137 @@ def _upsert_agreement(
 
 
 def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str, str], int]:
-    """Agencies are shared across agreements; their departments' contacts follow the latest plan."""
+    """Agencies are shared across agreements; their departments' contacts follow the latest plan.
+
+    Core statements, one per kind of change: building SQLModel objects row by row cost ~0.5 ms each.
+    """
+    parties = loaded.agreement.parties
+    agency_ids = _agency_ids(session, parties)
+    existing = {
+        (r.agency_id, r.name): r
+        for r in session.execute(
+            select(
+                Department.id,
+                Department.agency_id,
+                Department.name,
+                Department.leader,
+                Department.contact,
+                Department.channels,
+                Department.escalation_channels,
+            ).where(Department.agency_id.in_(set(agency_ids.values())))  # type: ignore[attr-defined]
+        )
+    }
     ids: dict[tuple[str, str], int] = {}
-    for party in loaded.agreement.parties:
-        agency = session.execute(select(Agency).where(Agency.name == party.name)).scalar_one_or_none()
-        if agency is None:
-            agency = Agency(name=party.name, full_name=party.full_name)
-            session.add(agency)
-            session.flush()
-        elif party.full_name and agency.full_name != party.full_name:
-            agency.full_name = party.full_name
-        existing = {d.name: d for d in session.execute(select(Department).where(Department.agency_id == agency.id)).scalars()}
+    new_rows, changed = [], []
+    for party in parties:
+        agency_id = agency_ids[party.name]
         for dept in party.departments:
-            row = existing.get(dept.name) or Department(agency_id=agency.id, name=dept.name)
-            row.leader, row.contact = dept.leader, dept.contact
-            row.channels, row.escalation_channels = list(dept.channels), list(dept.escalation_channels)
-            session.add(row)
-            session.flush()
-            assert row.id is not None
+            values = dict(
+                leader=dept.leader, contact=dept.contact, channels=list(dept.channels), escalation_channels=list(dept.escalation_channels)
+            )
+            row = existing.get((agency_id, dept.name))
+            if row is None:
+                new_rows.append(dict(agency_id=agency_id, name=dept.name, **values))
+                continue
             ids[(party.name, dept.name)] = row.id
+            if (row.leader, row.contact, list(row.channels or []), list(row.escalation_channels or [])) != tuple(values.values()):
+                changed.append(dict(values, department_id=row.id))
+    if changed:
+        stmt = update(Department.__table__).where(Department.__table__.c.id == bindparam("department_id"))  # type: ignore[attr-defined]
+        session.connection().execute(stmt, changed)
+    if new_rows:
+        session.execute(insert(Department), new_rows)
+        wanted = {(r["agency_id"], r["name"]) for r in new_rows}
+        names = {agency_id: party for party, agency_id in agency_ids.items()}
+        for did, agency_id, name in session.execute(
+            select(Department.id, Department.agency_id, Department.name).where(
+                Department.agency_id.in_({a for a, _ in wanted})  # type: ignore[attr-defined]
+            )
+        ):
+            if (agency_id, name) in wanted:
+                ids[(names[agency_id], name)] = did
     return ids
 
 
+def _agency_ids(session: Session, parties: list[Party]) -> dict[str, int]:
+    names = [p.name for p in parties]
+    found = {
+        r.name: r
+        for r in session.execute(select(Agency.id, Agency.name, Agency.full_name).where(Agency.name.in_(names)))  # type: ignore[attr-defined]
+    }
+    missing = [dict(name=p.name, full_name=p.full_name) for p in parties if p.name not in found]
+    for p in parties:
+        row = found.get(p.name)
+        if row is not None and p.full_name and row.full_name != p.full_name:
+            session.execute(update(Agency).where(Agency.id == row.id).values(full_name=p.full_name))  # type: ignore[arg-type]
+    if missing:
+        session.execute(insert(Agency), missing)
+        found = {
+            r.name: r
+            for r in session.execute(select(Agency.id, Agency.name, Agency.full_name).where(Agency.name.in_(names)))  # type: ignore[attr-defined]
+        }
+    return {name: row.id for name, row in found.items()}
+
+
 def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]:
+    """Programmes and clauses follow the text; clauses no longer in it stay, marked inactive, for history."""
     agreement = loaded.agreement
     programmes = {
-        p.code: p for p in session.execute(select(ProgrammeRecord).where(ProgrammeRecord.agreement_id == agreement.id)).scalars()
+        r.code: r
+        for r in session.execute(
+            select(ProgrammeRecord.id, ProgrammeRecord.code, ProgrammeRecord.title).where(ProgrammeRecord.agreement_id == agreement.id)
+        )
     }
-    clauses = {c.code: c for c in session.execute(select(ClauseRecord).where(ClauseRecord.agreement_id == agreement.id)).scalars()}
-    active: dict[str, int] = {}
+    new_programmes = [
+        dict(agreement_id=agreement.id, code=p.id, title=p.title) for p in agreement.programmes if p.id not in programmes
+    ]
+    for p in agreement.programmes:
+        if p.id in programmes and programmes[p.id].title != p.title:
+            session.execute(update(ProgrammeRecord).where(ProgrammeRecord.id == programmes[p.id].id).values(title=p.title))  # type: ignore[arg-type]
+    if new_programmes:
+        session.execute(insert(ProgrammeRecord), new_programmes)
+
+    fields = ("programme_code", "title", "text", "kind", "lead", "co_organisers", "rotate", "location", "targets", "evidence", "recurrence", "active")
+    table = ClauseRecord.__table__  # type: ignore[attr-defined]
+    stored = {
+        r.code: r
+        for r in session.execute(
+            select(table.c.id, table.c.code, *(table.c[f] for f in fields)).where(table.c.agreement_id == agreement.id)
+        )
+    }
+    new_rows, changed = [], []
+    seen: set[str] = set()
     for programme in agreement.programmes:
-        prow = programmes.get(programme.id) or ProgrammeRecord(agreement_id=agreement.id, code=programme.id, title=programme.title)
-        prow.title = programme.title
-        session.add(prow)
         for clause in programme.clauses:
-            crow = clauses.get(clause.id) or ClauseRecord(
-                agreement_id=agreement.id, programme_code=programme.id, code=clause.id, title=clause.title, kind=clause.kind
+            seen.add(clause.id)
+            values = dict(
+                programme_code=programme.id,
+                title=clause.title,
+                text=clause.text,
+                kind=clause.kind,
+                lead=clause.lead,
+                co_organisers=list(clause.co_organisers),
+                rotate=list(clause.rotate),
+                location=clause.location,
+                targets=dict(clause.targets),
+                evidence=list(clause.evidence),
+                recurrence=clause.recurrence.model_dump(mode="json", exclude_none=True),
+                active=True,
             )
-            crow.programme_code, crow.title, crow.text, crow.kind = programme.id, clause.title, clause.text, clause.kind
-            crow.lead, crow.co_organisers, crow.rotate = clause.lead, list(clause.co_organisers), list(clause.rotate)
-            crow.location, crow.targets, crow.evidence = clause.location, dict(clause.targets), list(clause.evidence)
-            crow.recurrence = clause.recurrence.model_dump(mode="json", exclude_none=True)
-            crow.active = True
-            session.add(crow)
-            session.flush()
-            assert crow.id is not None
-            active[clause.id] = crow.id
-    for code, crow in clauses.items():
-        if code not in active and crow.active:
-            crow.active = False
-            session.add(crow)
-    session.flush()
-    return active
+            row = stored.get(clause.id)
+            if row is None:
+                new_rows.append(dict(values, agreement_id=agreement.id, code=clause.id))
+            elif tuple(getattr(row, f) for f in fields) != tuple(values.values()):
+                changed.append(dict(values, clause_id=row.id))
+    for code, row in stored.items():
+        if code not in seen and row.active:
+            changed.append({**{f: getattr(row, f) for f in fields}, "active": False, "clause_id": row.id})
+    if changed:
+        session.connection().execute(update(table).where(table.c.id == bindparam("clause_id")), changed)
+    if new_rows:
+        session.execute(insert(ClauseRecord), new_rows)
+    ids = session.execute(select(table.c.code, table.c.id).where(table.c.agreement_id == agreement.id, table.c.active.is_(True)))
+    return {code: cid for code, cid in ids if code in seen}
 
 
 def _stored_occurrences(session: Session, agreement_id: str) -> list[StoredOccurrence]:
@@ -226,15 +313,8 @@ def _write_occurrences(
     version: int,
 ) -> None:
     now = utcnow()
-    for start in range(0, len(plan.create), BATCH):
-        chunk = plan.create[start : start + BATCH]
-        session.execute(
-            insert(Occurrence),
-            [
-                {**_row(p, clauses, departments, version), "agreement_id": agreement_id, "status": "planned", "updated_at": now}
-                for p in chunk
-            ],
-        )
+    if plan.create:
+        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now)
     if plan.update:
         stmt = (
             update(Occurrence.__table__)  # type: ignore[attr-defined]
@@ -268,6 +348,123 @@ def _write_occurrences(
     session.flush()
 
 
+_CREATE_COLUMNS = (
+    "agreement_id",
+    "clause_id",
+    "key",
+    "nominal_date",
+    "due_date",
+    "window_start",
+    "host",
+    "department_id",
+    "status",
+    "provisional",
+    "targets",
+    "version",
+    "updated_at",
+)
+
+
+class _Converted(dict[Any, Any]):
+    """Database form of each distinct value, converted once: a million rows hold a few thousand dates."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self.convert(value)
+        return converted
+
+
+def _insert_created(
+    session: Session,
+    agreement_id: str,
+    created: list[PlannedOccurrence],
+    clauses: dict[str, int],
+    departments: dict[tuple[str, str], int],
+    version: int,
+    now: dt.datetime,
+) -> None:
+    """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
+
+    Per-row ORM/Core parameter processing cost more than the database itself (profiled in bench/);
+    values are converted with SQLAlchemy's own bind processors, once per distinct value, so the
+    stored form is exactly what `insert(Occurrence)` would have written.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    table = Occurrence.__table__  # type: ignore[attr-defined]
+
+    def processor(name: str) -> Callable[[Any], Any]:
+        proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        return proc or (lambda v: v)
+
+    day = _Converted(processor("due_date"))
+
+    copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
+    targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
+    targets_of: dict[str, Any] = {}
+    status, updated_at, provisional = processor("status")("planned"), processor("updated_at")(now), processor("provisional")
+    flags = {True: provisional(True), False: provisional(False)}
+    rows = []
+    for p in created:
+        targets = targets_of.get(p.clause)
+        if targets is None:
+            targets = targets_of[p.clause] = targets_proc(dict(p.targets))
+        rows.append(
+            (
+                agreement_id,
+                clauses[p.clause],
+                p.key,
+                day[p.nominal_date],
+                day[p.due_date],
+                day[p.window_start],
+                p.host,
+                departments[(p.party, p.department)],
+                status,
+                flags[p.provisional],
+                targets,
+                version,
+                updated_at,
+            )
+        )
+    if copy:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY occurrence ({', '.join(_CREATE_COLUMNS)}) FROM STDIN") as sink:
+            for row in rows:
+                sink.write_row(row)
+        return
+    compiled = insert(table).values({c: bindparam(c) for c in _CREATE_COLUMNS}).compile(dialect=dialect)
+    params: list[Any] = rows
+    if not (dialect.positional and tuple(compiled.positiontup or ()) == _CREATE_COLUMNS):
+        params = [dict(zip(_CREATE_COLUMNS, row)) for row in rows]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def _decide_notices(
+    session: Session,
+    agreement_id: str,
+    version: int,
+    plan: PlanDiff,
+    stored: list[StoredOccurrence],
+    departments: dict[tuple[str, str], int],
+    today: dt.date,
+) -> None:
+    """Same transaction as the plan: a changed task and the decision to tell its department land together."""
+    before = {s.id: s for s in stored}
+    cancelled = []
+    for oid, _ in plan.cancel:
+        old = before[oid].comparable
+        dept = departments.get((str(old[3]), str(old[4])))
+        if dept is not None:
+            cancelled.append((oid, before[oid].due_date, dept))
+    record_plan_notices(
+        session, agreement_id, version, {oid for oid, _ in plan.update}, cancelled, today, get_settings().notify_horizon_days
+    )
+
+
 def _describe(plan: PlanDiff, stored: list[StoredOccurrence]) -> list[dict[str, str]]:
     """Human-readable change list for the coordinator's artifact (first 200 lines is plenty to read)."""
     before = {s.id: s for s in stored}
@@ -292,9 +489,10 @@ def _events(
     stored: list[StoredOccurrence],
 ) -> list[EventDraft]:
     """One event for the plan (with a digest of every planned row), one per changed or cancelled occurrence."""
-    digest = hashlib.sha256()
-    for p in sorted(planned, key=lambda p: p.key):
-        digest.update(f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n".encode())
+    ordered = sorted(planned, key=attrgetter("key"))
+    digest = hashlib.sha256("".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode())
+    # A first plan creates every planned row: its keys are already sorted.
+    created_keys = [p.key for p in ordered] if len(plan.create) == len(planned) else sorted(p.key for p in plan.create)
     events = [
         EventDraft(
             kind="agreement_planned",
@@ -308,7 +506,7 @@ def _events(
                 "cancelled": len(plan.cancel),
                 "occurrences": len(planned),
                 "occurrences_digest": digest.hexdigest(),
-                "created_keys_digest": hashlib.sha256("\n".join(sorted(p.key for p in plan.create)).encode()).hexdigest(),
+                "created_keys_digest": hashlib.sha256("\n".join(created_keys).encode()).hexdigest(),
             },
         )
     ]

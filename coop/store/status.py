@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
-from models.tables import OPEN_STATUSES, Agency, AgreementRecord, ClauseRecord, Department, Occurrence, ProgrammeRecord
+from models.tables import (
+    OPEN_STATUSES,
+    Agency,
+    AgreementRecord,
+    ClauseRecord,
+    Department,
+    Occurrence,
+    OccurrenceStatus,
+    ProgrammeRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -101,3 +111,60 @@ def next_due(session: Session, today: dt.date, agreement_id: str, limit: int) ->
         .limit(limit)
     ).all()
     return [DueItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], str(r[7]), r[8]) for r in rows]
+
+
+@dataclass(frozen=True)
+class OccurrenceDetail:
+    """One occurrence with what a reader needs to recognise it: agreement, clause, owner, targets."""
+
+    occurrence_id: int
+    agreement_id: str
+    agreement_title: str
+    clause: str
+    clause_title: str
+    party: str
+    department: str
+    host: str | None
+    due_date: dt.date
+    status: str
+    targets: dict[str, int]
+
+
+def _detail_query() -> Select[Any]:
+    return (
+        select(
+            Occurrence.id,
+            AgreementRecord.id,
+            AgreementRecord.title,
+            ClauseRecord.code,
+            ClauseRecord.title,
+            Agency.name,
+            Department.name,
+            Occurrence.host,
+            Occurrence.due_date,
+            Occurrence.status,
+            Occurrence.targets,
+        )
+        .join(AgreementRecord, AgreementRecord.id == Occurrence.agreement_id)
+        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
+        .join(Department, Department.id == Occurrence.department_id)
+        .join(Agency, Agency.id == Department.agency_id)
+    )
+
+
+def _detail(row: Any) -> OccurrenceDetail:
+    return OccurrenceDetail(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], str(row[9]), dict(row[10]))
+
+
+def occurrence_detail(session: Session, occurrence_id: int) -> OccurrenceDetail | None:
+    row = session.execute(_detail_query().where(Occurrence.id == occurrence_id)).first()
+    return _detail(row) if row else None
+
+
+def overdue(session: Session, limit: int = 200) -> tuple[int, list[OccurrenceDetail]]:
+    """Every occurrence now marked overdue (total), the longest-overdue first up to `limit`."""
+    total = session.execute(select(func.count()).where(Occurrence.status == OccurrenceStatus.overdue)).scalar_one()
+    rows = session.execute(
+        _detail_query().where(Occurrence.status == OccurrenceStatus.overdue).order_by(Occurrence.due_date, Occurrence.id).limit(limit)
+    ).all()
+    return total, [_detail(r) for r in rows]

@@ -144,6 +144,11 @@ class RobotSink:
         """Wait this long before answering (normally) the next n requests."""
         self._queue(n, Fault(delay=seconds))
 
+    def heal(self) -> None:
+        """Drop every queued fault: the sink behaves again from the next request."""
+        with self._lock:
+            self._faults.clear()
+
     def _queue(self, n: int, fault: Fault) -> None:
         with self._lock:
             self._faults.extend(fault for _ in range(n))

@@ -1,0 +1,19 @@
+"""The shipped agreements a coordinator picks from in the Prefect UI's run form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from coop.settings import get_settings
+
+
+def shipped_agreements(directory: Path | None = None) -> list[str]:
+    """Agreement files as the flows take them (relative to the project folder unless the folder is absolute)."""
+    folder = directory if directory is not None else get_settings().agreements_dir
+    return [str(path) for path in sorted(folder.glob("*.yaml"))]
+
+
+def agreement_choices() -> dict[str, list[str]] | None:
+    """JSON-schema `enum` for the run form; none when there is no agreement to offer (e.g. another working folder)."""
+    files = shipped_agreements()
+    return {"enum": files} if files else None

@@ -1,0 +1,143 @@
+"""Claiming and settling outbox messages: leases plus SKIP LOCKED, so concurrent dispatchers never share a row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlmodel import Session
+
+from coop.notify.robots import DeliveryResult
+from models.tables import DeliveryAttempt, OutboxMessage, OutboxStatus
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A message leased to one dispatcher; `attempt` counts this try."""
+
+    id: int
+    dedup_key: str
+    channel: str
+    subject: str
+    body: str
+    attempt: int
+    department_id: int
+    recipient_role: str
+
+
+@dataclass(frozen=True)
+class Settled:
+    message: Claimed
+    result: DeliveryResult
+    channel_kind: str
+    duration_ms: int
+    outcome: str  # sent / retry / dead
+
+
+def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_seconds: float) -> list[Claimed]:
+    """Due pending rows, and rows whose lease ran out (their dispatcher died), become ours until the lease ends."""
+    ids = list(
+        session.execute(
+            select(OutboxMessage.id)
+            .where(
+                or_(
+                    (OutboxMessage.status == OutboxStatus.pending) & (OutboxMessage.next_attempt_at <= now),
+                    (OutboxMessage.status == OutboxStatus.sending) & (OutboxMessage.lease_until < now),  # type: ignore[operator]
+                )
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not ids:
+        return []
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+        .values(
+            status=OutboxStatus.sending,
+            lease_until=now + dt.timedelta(seconds=lease_seconds),
+            claimed_by=worker,
+            attempts=OutboxMessage.attempts + 1,
+        )
+    )
+    rows = session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)).scalars()  # type: ignore[union-attr]
+    return [
+        Claimed(r.id, r.dedup_key, r.channel, r.subject, r.body, r.attempts, r.department_id, r.recipient_role)  # type: ignore[arg-type]
+        for r in rows
+    ]
+
+
+def backoff(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
+    """Exponential, doubling per attempt, never sooner than the sink asked (Retry-After)."""
+    delay = min(ceiling, base * 2 ** max(0, attempt - 1))
+    return max(delay, retry_after or 0.0)
+
+
+def settle(
+    session: Session,
+    worker: str,
+    deliveries: Sequence[tuple[Claimed, DeliveryResult, str, int]],
+    now: dt.datetime,
+    max_attempts: int,
+    base: float,
+    ceiling: float,
+) -> list[Settled]:
+    """Record every attempt and move each message to sent / pending (retry later) / dead."""
+    settled = []
+    for message, result, kind, duration_ms in deliveries:
+        if result.ok:
+            outcome, values = "sent", dict(status=OutboxStatus.sent, sent_at=now, last_error=None)
+        elif result.retryable and message.attempt < max_attempts:
+            wait = backoff(message.attempt, base, ceiling, result.retry_after)
+            outcome = "retry"
+            values = dict(status=OutboxStatus.pending, next_attempt_at=now + dt.timedelta(seconds=wait), last_error=result.detail)
+        else:
+            outcome, values = "dead", dict(status=OutboxStatus.dead, last_error=result.detail)
+        # Only the current lease holder may settle: a dispatcher that lost its lease must not overwrite.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == OutboxStatus.sending)
+            .values(lease_until=None, **values)
+        )
+        session.add(
+            DeliveryAttempt(
+                outbox_id=message.id,
+                at=now,
+                channel=message.channel,
+                channel_kind=kind,
+                ok=result.ok,
+                retryable=result.retryable,
+                status_code=result.status,
+                detail=result.detail[:1000],
+                duration_ms=duration_ms,
+                worker=worker,
+            )
+        )
+        settled.append(Settled(message, result, kind, duration_ms, outcome))
+    session.flush()
+    return settled
+
+
+def next_retry_at(session: Session) -> dt.datetime | None:
+    """When the earliest waiting message becomes due (or a lease runs out); None when nothing waits."""
+    pending = session.execute(
+        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == OutboxStatus.pending)
+    ).scalar_one()
+    leased = session.execute(
+        select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.status == OutboxStatus.sending)
+    ).scalar_one()
+    times = [t for t in (pending, leased) if t is not None]
+    return min(times) if times else None
+
+
+def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime) -> int:
+    """A coordinator sends dead-lettered messages again, e.g. after fixing a channel's configuration."""
+    stmt = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.dead)
+    if ids is not None:
+        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))  # type: ignore[union-attr]
+    result = session.execute(stmt.values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, claimed_by=None))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,228 @@
+"""Bring up the coordinators' Prefect UI: a server, the deployments in prefect.yaml, and a process worker.
+
+`make ui` runs `python -m coop.ui`; the browser and PostgreSQL tests start the same pieces through `UiStack`.
+Everything is the stock Prefect CLI (`prefect server start`, `prefect deploy`, `prefect worker start`), so the
+scale-out path in docs/scale-out.md is the same commands pointed at a shared server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+WORK_POOL = "coop"
+# First start on a fresh PREFECT_HOME migrates Prefect's own database: minutes on a small machine.
+STARTUP_TIMEOUT_SECONDS = 300.0
+
+
+class StackError(RuntimeError):
+    """A piece of the UI stack did not come up; the message names its log file."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def prefect_env(
+    home: Path, api_url: str, extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for every Prefect process of one stack: its own home, its server, no telemetry."""
+    env = dict(os.environ if base is None else base)
+    # The PREFECT_API_KEY / profile of whoever runs this must not redirect the stack elsewhere.
+    env.pop("PREFECT_PROFILE", None)
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            # Prefect's V2 UI starts Amplitude (a request to amplitude.com) even with analytics off; V1 does not.
+            "PREFECT_SERVER_UI_V2_ENABLED": "false",
+            "PREFECT_SERVER_LOGGING_LEVEL": env.get("PREFECT_SERVER_LOGGING_LEVEL", "WARNING"),
+            "PREFECT_CLI_COLORS": "false",
+            "PREFECT_CLI_WRAP_LINES": "false",
+            # The deployments' pull step (prefect.yaml) runs flows from this checkout.
+            "COOP_PROJECT_DIR": str(PROJECT_DIR),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def prefect_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "prefect", *args]
+
+
+@dataclass
+class UiStack:
+    """One Prefect server, its deployments and its workers, each a child process with a log file."""
+
+    home: Path
+    port: int
+    host: str = "127.0.0.1"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    logs: Path | None = None
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _files: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.ui_url}/api"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return prefect_env(self.home, self.api_url, self.extra_env)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.logs or self.home / "logs"
+
+    def start(self) -> UiStack:
+        """Server → healthy → work pool → deployments → workers; stops what it started if a step fails."""
+        # Prefect does not create PREFECT_HOME itself; its server then dies with "unable to open database file".
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_server()
+            self.wait_healthy()
+            self.register_deployments()
+            for n in range(1, self.workers + 1):
+                self.start_worker(f"coop-worker-{n}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_server(self) -> None:
+        if _answers(f"{self.api_url}/health"):
+            raise StackError(f"端口 {self.port} 上已有 Prefect 服务在运行 (port {self.port} is taken; pick another port)")
+        self._spawn("server", prefect_command("server", "start", "--host", self.host, "--port", str(self.port)))
+
+    def wait_healthy(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+        server = self.processes[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise StackError(f"Prefect server exited with {server.returncode}; see {self.log_dir / 'server.log'}")
+            if _answers(f"{self.api_url}/health"):
+                return
+            time.sleep(0.5)
+        raise StackError(f"Prefect server not healthy after {timeout:.0f}s; see {self.log_dir / 'server.log'}")
+
+    def register_deployments(self) -> None:
+        """Create the process work pool (idempotent) and apply every deployment in prefect.yaml."""
+        self._run("work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"))
+        self._run("deploy", prefect_command("--no-prompt", "deploy", "--all"))
+
+    def start_worker(self, name: str) -> None:
+        command = prefect_command("worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", name)
+        self._spawn(name, command)
+
+    def stop(self) -> None:
+        """Workers first, then the server; SIGTERM is what both handle gracefully."""
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self.processes):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes)
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._files.append(log)
+        self.processes.append(
+            subprocess.Popen(command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        )
+
+    def _run(self, name: str, command: list[str]) -> None:
+        path = self.log_dir / f"{name}.log"
+        with open(path, "ab") as log:
+            done = subprocess.run(command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise StackError(f"`{' '.join(command[2:])}` failed ({done.returncode}); {path}:\n{tail}")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m coop.ui", description="启动 Prefect 界面、注册全部部署并启动执行器")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("COOP_UI_PORT", "4200")))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    home = Path(os.environ.get("PREFECT_HOME") or PROJECT_DIR / ".coop" / "prefect").expanduser().resolve()
+    stack = UiStack(home=home, port=args.port, host=args.host, workers=args.workers, logs=PROJECT_DIR / ".coop" / "logs")
+    print(f"正在启动 Prefect 服务（数据在 {home}，首次启动需初始化数据库，约一两分钟）……", flush=True)
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"错误: {exc}", file=sys.stderr)
+        return 2
+    print(
+        "\n协作通 Prefect 界面已就绪 (coop UI is up):\n"
+        f"  界面 UI:         {stack.ui_url}\n"
+        f"  部署 deployments: {stack.ui_url}/deployments\n"
+        f"  执行器 worker:    work pool '{WORK_POOL}'，日志在 {stack.log_dir}\n"
+        "按 Ctrl-C 停止 (Ctrl-C stops the server and the worker).",
+        flush=True,
+    )
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop and stack.alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    crashed = not stop and not stack.alive()
+    stack.stop()
+    if crashed:
+        print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
+        return 1
+    print("已停止 (stopped).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

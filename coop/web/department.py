@@ -1,0 +1,103 @@
+"""Department JSON API: a department token sees and reports only its own occurrences."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Path, Query, UploadFile, status
+
+from coop import evidence as files
+from coop.access import Principal, Role
+from coop.store import access as store
+from coop.store.evidence import record_with_files, register
+from coop.store.occurrences import CompletionReport
+from coop.web.deps import DepartmentDep, PrincipalDep, SettingsDep
+from coop.web.schemas import DepartmentOut, ErrorOut, EvidenceOut, MeOut, OccurrenceOut, ReportIn, ReportOut
+from models.db import session_scope
+
+router = APIRouter(prefix="/api/v1", tags=["部门 department"])
+OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
+ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+@router.get("/me", response_model=MeOut, responses={401: {"model": ErrorOut}})
+def me(principal: PrincipalDep, settings: SettingsDep) -> MeOut:
+    """当前令牌的角色与部门。"""
+    department = None
+    if principal.department_id is not None:
+        with session_scope(settings.database_url) as session:
+            view = store.department_view(session, principal.department_id)
+        if view is not None:
+            department = DepartmentOut(id=view.id, party=view.party, name=view.name)
+    return MeOut(role=str(principal.role), label=principal.label, department=department)
+
+
+@router.get("/occurrences", response_model=list[OccurrenceOut], responses=ERRORS)
+def list_occurrences(
+    principal: DepartmentDep,
+    settings: SettingsDep,
+    status_filter: Annotated[Literal["open", "all"], Query(alias="status", description="open 未完成 / all 全部")] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
+) -> list[OccurrenceOut]:
+    """本部门的任务（默认只列未完成的），按截止日期排序。"""
+    with session_scope(settings.database_url) as session:
+        rows = store.occurrences_for_department(session, _department(principal), status_filter == "open", limit, offset)
+    return [OccurrenceOut(**row.__dict__) for row in rows]
+
+
+@router.get("/occurrences/{occurrence_id}", response_model=OccurrenceOut, responses=ERRORS)
+def get_occurrence(occurrence_id: OccurrenceId, principal: DepartmentDep, settings: SettingsDep) -> OccurrenceOut:
+    """一项本部门的任务；其他部门的任务编号返回 404。"""
+    with session_scope(settings.database_url) as session:
+        row = store.occurrence_for_department(session, _department(principal), occurrence_id)
+    return OccurrenceOut(**row.__dict__)
+
+
+@router.post(
+    "/occurrences/{occurrence_id}/reports",
+    response_model=ReportOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**ERRORS, 409: {"model": ErrorOut}},
+)
+def report(occurrence_id: OccurrenceId, body: ReportIn, principal: DepartmentDep, settings: SettingsDep) -> ReportOut:
+    """报告完成情况（与网页表单、`coop done` 走同一路径，写入台账）。"""
+    department_id = _department(principal)
+    completion = CompletionReport(
+        occurrence_id=occurrence_id,
+        department=str(department_id),
+        outcome=body.outcome,
+        participants=body.participants,
+        metrics=dict(body.metrics),
+        evidence=list(body.evidence),
+        note=body.note,
+    )
+    with session_scope(settings.database_url) as session:
+        store.occurrence_for_department(session, department_id, occurrence_id)
+        event_id = record_with_files(session, completion, principal.actor, [], department_id, settings.evidence_dir)
+        current = store.occurrence_for_department(session, department_id, occurrence_id)
+    return ReportOut(occurrence_id=occurrence_id, event_id=event_id, status=current.status)
+
+
+@router.post(
+    "/evidence",
+    response_model=EvidenceOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={**ERRORS, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}},
+)
+def upload_evidence(file: Annotated[UploadFile, File(description="PDF、JPEG、PNG、WebP、docx/xlsx/pptx")], principal: DepartmentDep, settings: SettingsDep) -> EvidenceOut:
+    """上传一个佐证文件，得到 sha256 引用；在报告的 evidence 中写 `sha256:<哈希>` 引用它。"""
+    department_id = _department(principal)
+    staged = files.stage(file.file, file.filename, settings.evidence_dir, settings.max_upload_bytes)
+    try:
+        with session_scope(settings.database_url) as session:
+            row = register(session, staged, department_id)
+            files.place(staged, settings.evidence_dir)
+    finally:
+        files.discard(staged)
+    return EvidenceOut(sha256=row.sha256, ref=f"sha256:{row.sha256}", size=row.size, content_type=row.content_type, filename=row.filename)
+
+
+def _department(principal: Principal) -> int:
+    assert principal.role == Role.department and principal.department_id is not None
+    return principal.department_id

@@ -1,0 +1,221 @@
+"""JSON shapes of the API; validation here turns absurd input into 422 before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from coop.audit import GroupBy
+from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE
+
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+MetricValue = Annotated[StrictInt, Field(ge=0, le=MAX_METRIC)]
+EvidenceItem = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class ReportIn(BaseModel):
+    """A completion report from a department (the same fields as the web form and `coop done`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["done", "partial", "cannot"] = Field("done", description="done 已完成 / partial 部分完成 / cannot 无法完成")
+    participants: Annotated[StrictInt, Field(ge=0, le=MAX_METRIC)] | None = Field(None, description="参与人数")
+    metrics: dict[MetricName, MetricValue] = Field(
+        default_factory=dict, max_length=50, description="本次新增的指标数量，按条款目标名称，如 {\"participants\": 48}"
+    )
+    evidence: list[EvidenceItem] = Field(
+        default_factory=list, max_length=MAX_EVIDENCE, description="佐证材料：http(s) 链接，或先上传文件得到的 sha256:<哈希>"
+    )
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] | None = Field(None, description="说明（无法完成时必填）")
+
+
+class ReportOut(BaseModel):
+    occurrence_id: int
+    event_id: int = Field(description="台账事件编号")
+    status: str
+
+
+class DepartmentOut(BaseModel):
+    id: int
+    party: str
+    name: str
+
+
+class MeOut(BaseModel):
+    role: str
+    label: str
+    department: DepartmentOut | None = None
+
+
+class OccurrenceOut(BaseModel):
+    id: int
+    agreement_id: str
+    agreement_title: str
+    clause: str
+    clause_title: str
+    kind: str
+    window_start: dt.date
+    due_date: dt.date
+    host: str | None
+    location: str | None
+    status: str
+    provisional: bool
+    targets: dict[str, int]
+    reported: dict[str, int] = Field(description="已报告的指标合计")
+    reports: int
+    evidence_expected: list[str]
+
+
+class EvidenceOut(BaseModel):
+    sha256: str
+    ref: str = Field(description="在报告的 evidence 中引用此文件：sha256:<哈希>")
+    size: int
+    content_type: str
+    filename: str
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(description="理由，记入台账")
+
+
+class EventOut(BaseModel):
+    occurrence_id: int
+    event_id: int
+    status: str
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agreement_file: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,120}\.ya?ml$")] = Field(
+        description="协议文件夹（COOP_AGREEMENTS_DIR）中的文件名，如 yugang-social-work-2024.yaml"
+    )
+    today: dt.date | None = Field(None, description="计划基准日（默认今天）")
+
+
+class PlanOut(BaseModel):
+    agreement_id: str
+    version: int
+    unchanged: bool
+    created: int
+    updated: int
+    cancelled: int
+    kept: int
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    department: Annotated[str, StringConstraints(min_length=1, max_length=400)] = Field(description="单位/部门，或部门编号")
+    occurrence_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = Field(None, description="给出则生成该任务的报告链接，否则生成任务清单链接")
+
+
+class LinkOut(BaseModel):
+    url: str
+    purpose: str
+    expires_at: dt.datetime
+
+
+class RatesOut(BaseModel):
+    group: str
+    total: int
+    expected: int = Field(description="应完成：截止日期已过且未豁免、未取消")
+    done: int
+    on_time: int
+    overdue: int
+    done_total: int
+    open_not_due: int
+    waived: int
+    cancelled: int
+    completion_rate: float | None
+    on_time_rate: float | None
+
+
+class RatesReport(BaseModel):
+    as_of: dt.date
+    group_by: GroupBy
+    overall: RatesOut
+    groups: list[RatesOut]
+
+
+class OverdueOut(BaseModel):
+    occurrence_id: int
+    agreement_id: str
+    clause: str
+    clause_title: str
+    party: str
+    department: str
+    due_date: dt.date
+    days_overdue: int
+    group: str
+
+
+class OverdueReport(BaseModel):
+    as_of: dt.date
+    count: int
+    items: list[OverdueOut]
+
+
+class ProgressOut(BaseModel):
+    agreement_id: str
+    clause: str
+    clause_title: str
+    metric: str
+    target: int
+    reported: int
+    ratio: float | None
+
+
+class ProgressReport(BaseModel):
+    as_of: dt.date
+    items: list[ProgressOut]
+
+
+class HistoryEventOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    kind: str
+    label: str
+    occurrence_id: int | None
+    evidence: list[str]
+    payload: dict[str, Any]
+    hash: str
+
+
+class OccurrenceHistoryOut(BaseModel):
+    occurrence_id: int
+    agreement_id: str
+    clause: str
+    clause_title: str
+    party: str
+    department: str
+    due_date: dt.date
+    status: str
+    events: list[HistoryEventOut]
+
+
+class ClauseHistoryOut(BaseModel):
+    agreement_id: str
+    clause: str
+    clause_title: str
+    programme: str
+    targets: dict[str, int]
+    occurrences: int
+    events: list[HistoryEventOut]
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events: int
+    head_matches: bool
+    first_break_event: int | None
+    first_break_reason: str | None
+
+
+class ErrorOut(BaseModel):
+    detail: str
