@@ -6,6 +6,7 @@ Load with `pytest_plugins = ["conftest_peers"]` in tests/conftest.py, or
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from peers.robot_sink import RobotSink
 from peers.smtp_sink import SmtpSink
 
-__all__ = ["robot_sink", "smtp_sink"]
+__all__ = ["notify_channels", "robot_sink", "smtp_sink"]
 
 
 @pytest.fixture
@@ -33,3 +34,17 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def notify_channels(robot_sink: RobotSink, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> RobotSink:
+    """The channels named in tests/fixtures/notify.yaml, each pointed at a real local peer."""
+    for name in list(os.environ):
+        if name.startswith("COOP_CHANNEL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COOP_CHANNEL_YUBEI_WECOM", robot_sink.wecom_url())
+    monkeypatch.setenv("COOP_CHANNEL_YUBEI_LEADER_DINGTALK", robot_sink.dingtalk_url())
+    monkeypatch.setenv("COOP_CHANNEL_CHANGSHOU_FEISHU", robot_sink.feishu_url())
+    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_EMAIL", smtp_sink.mailto_url())
+    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_HOOK", robot_sink.hook_url())
+    return robot_sink

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, ROOT
-from conftest_peers import robot_sink, smtp_sink  # noqa: F401
 from peers.robot_sink import RobotSink
 from peers.smtp_sink import SmtpSink
 from sqlalchemy import func, select
@@ -35,19 +34,6 @@ TODAY = dt.date(2026, 3, 20)  # a Friday: some occurrences overdue, some due soo
 FAST = Settings(notify_backoff_seconds=0.05, notify_backoff_max_seconds=0.2, notify_max_attempts=3, notify_rate_per_minute={})
 
 
-@pytest.fixture
-def channels(robot_sink: RobotSink, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> RobotSink:  # noqa: F811
-    for name in list(os.environ):
-        if name.startswith("COOP_CHANNEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COOP_CHANNEL_YUBEI_WECOM", robot_sink.wecom_url())
-    monkeypatch.setenv("COOP_CHANNEL_YUBEI_LEADER_DINGTALK", robot_sink.dingtalk_url())
-    monkeypatch.setenv("COOP_CHANNEL_CHANGSHOU_FEISHU", robot_sink.feishu_url())
-    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_EMAIL", smtp_sink.mailto_url())
-    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_HOOK", robot_sink.hook_url())
-    return robot_sink
-
-
 def plan_and_decide(url: str, today: dt.date = TODAY) -> int:
     loaded = load_agreement(FIXTURES / "notify.yaml")
     with session_scope(url) as s:
@@ -62,22 +48,22 @@ def outbox_status(url: str) -> Counter[str]:
         return Counter(dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()))
 
 
-def test_each_recipient_gets_one_chinese_digest_per_channel_once(db_url: str, channels: RobotSink, smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_each_recipient_gets_one_chinese_digest_per_channel_once(db_url: str, notify_channels: RobotSink, smtp_sink: SmtpSink) -> None:
     messages = plan_and_decide(db_url)
     # yubei dept (wecom) + its leader (dingtalk, escalation) + changshou (feishu) + guangan (email + hook)
     assert messages == 5
     report = drain_outbox(db_url, wait_seconds=0, settings=FAST)
     assert report.total("sent") == 5 and report.total("dead") == 0
-    wecom = channels.messages("wecom")
+    wecom = notify_channels.messages("wecom")
     assert len(wecom) == 1
     content = wecom[0].body["markdown"]["content"]
     assert "联合培训" in content and "第1.1条" in content and "《通知测试合作协议》" in content
     assert "coop done" in content and "星期" in content
-    [leader] = channels.messages("dingtalk")
+    [leader] = notify_channels.messages("dingtalk")
     assert "【逾期督办】" in leader.body["markdown"]["title"]
     assert "责任单位：渝北区区委社会工作部" in leader.body["markdown"]["text"]
-    assert len(channels.messages("feishu")) == 1
-    [hook] = channels.messages("hook")
+    assert len(notify_channels.messages("feishu")) == 1
+    [hook] = notify_channels.messages("hook")
     assert hook.headers.get(IDEMPOTENCY_HEADER, "").startswith(("digest:", "escalation:"))
     [mail] = smtp_sink.wait_for(1)
     assert "广安市市委社会工作部" in mail.subject and "金点子征集" in mail.text
@@ -85,7 +71,7 @@ def test_each_recipient_gets_one_chinese_digest_per_channel_once(db_url: str, ch
     # the same day again: nothing new is decided, nothing is sent twice
     assert plan_and_decide(db_url) == 0
     drain_outbox(db_url, wait_seconds=0, settings=FAST)
-    assert len(channels.received) == 4 and len(smtp_sink.mails) == 1
+    assert len(notify_channels.received) == 4 and len(smtp_sink.mails) == 1
     # the next working day brings only what changed (new milestones), still one message per recipient
     nxt = CAL.add_workdays(TODAY, 1)
     with session_scope(db_url) as s:
@@ -94,14 +80,14 @@ def test_each_recipient_gets_one_chinese_digest_per_channel_once(db_url: str, ch
     assert batch.messages <= 5
 
 
-def test_sink_down_then_back_is_retried_and_delivered(db_url: str, channels: RobotSink) -> None:
+def test_sink_down_then_back_is_retried_and_delivered(db_url: str, notify_channels: RobotSink) -> None:
     plan_and_decide(db_url)
-    channels.stop()
+    notify_channels.stop()
     patient = FAST.model_copy(update={"notify_backoff_seconds": 1.0, "notify_backoff_max_seconds": 2.0})
     first = drain_outbox(db_url, wait_seconds=0, settings=patient)
     assert first.total("sent") == 1 and first.total("dead") == 0  # the email still went out
     assert first.total("retry") == 4 and outbox_status(db_url) == Counter({"pending": 4, "sent": 1})
-    channels.restart()
+    notify_channels.restart()
     second = drain_outbox(db_url, wait_seconds=5, settings=patient)
     assert second.total("sent") == 4
     assert outbox_status(db_url) == Counter({"sent": 5})
@@ -110,29 +96,29 @@ def test_sink_down_then_back_is_retried_and_delivered(db_url: str, channels: Rob
     assert failed == first.total("retry")
 
 
-def test_errcode_is_retried_then_dead_lettered_then_requeued(db_url: str, channels: RobotSink) -> None:
+def test_errcode_is_retried_then_dead_lettered_then_requeued(db_url: str, notify_channels: RobotSink) -> None:
     plan_and_decide(db_url)
     # HTTP 200 with errcode -1 ("system busy"): apprise alone would call this a success. A generic JSON
     # webhook has no errcode convention, so only the three robots fail.
-    channels.fail_next(100, errcode=-1, errmsg="system busy")
+    notify_channels.fail_next(100, errcode=-1, errmsg="system busy")
     report = drain_outbox(db_url, wait_seconds=5, settings=FAST)
     assert report.total("dead") == 3 and report.total("retry") == 6  # 3 attempts each
     assert all("-1" in error for _, _, error in report.dead)
     assert outbox_status(db_url) == Counter({"dead": 3, "sent": 2})
-    channels.heal()
-    channels.received.clear()
+    notify_channels.heal()
+    notify_channels.received.clear()
     with session_scope(db_url) as s:
         assert requeue_dead(s, None, utcnow()) == 3
     assert drain_outbox(db_url, wait_seconds=0, settings=FAST).total("sent") == 3
-    assert len(channels.messages()) == 3
+    assert len(notify_channels.messages()) == 3
 
 
-def test_rate_limit_errcode_waits_as_the_robot_asks(db_url: str, channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_errcode_waits_as_the_robot_asks(db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
     # Only WeCom robots here, so whichever message meets the fault gets WeCom's rate-limit code.
     for i, name in enumerate(("YUBEI_LEADER_DINGTALK", "CHANGSHOU_FEISHU", "GUANGAN_HOOK")):
-        monkeypatch.setenv(f"COOP_CHANNEL_{name}", channels.wecom_url(f"extra-wecom-key-{i}"))
+        monkeypatch.setenv(f"COOP_CHANNEL_{name}", notify_channels.wecom_url(f"extra-wecom-key-{i}"))
     plan_and_decide(db_url)
-    channels.fail_next(1, errcode=45009)  # WeCom: "api freq out of limit" — wait a minute, don't hammer
+    notify_channels.fail_next(1, errcode=45009)  # WeCom: "api freq out of limit" — wait a minute, don't hammer
     report = drain_outbox(db_url, wait_seconds=0.5, settings=FAST)
     assert report.total("retry") == 1 and report.total("dead") == 0
     with session_scope(db_url) as s:
@@ -140,7 +126,7 @@ def test_rate_limit_errcode_waits_as_the_robot_asks(db_url: str, channels: Robot
     assert (waiting.next_attempt_at - utcnow()).total_seconds() > 50
 
 
-def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: str, channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COOP_CHANNEL_CHANGSHOU_FEISHU")
     plan_and_decide(db_url)
     report = drain_outbox(db_url, wait_seconds=0, settings=FAST)
@@ -149,11 +135,11 @@ def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: 
 
 
 @pytest.mark.slow
-def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url: str, channels: RobotSink, tmp_path: Path) -> None:
+def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url: str, notify_channels: RobotSink, tmp_path: Path) -> None:
     plan_and_decide(db_url)
     with session_scope(db_url) as s:
         keys = set(s.execute(select(OutboxMessage.dedup_key)).scalars())
-    channels.slow_next(100, seconds=0.6)
+    notify_channels.slow_next(100, seconds=0.6)
     env = {**os.environ, "COOP_DATABASE_URL": db_url, "COOP_NOTIFY_CONCURRENCY": "1", "COOP_NOTIFY_LEASE_SECONDS": "1"}
     victim = subprocess.Popen(
         [sys.executable, "-c", "from coop.dispatcher import drain_outbox; drain_outbox(wait_seconds=0)"],
@@ -161,16 +147,16 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url:
         env=env,
     )
     deadline = time.monotonic() + 60
-    while len(channels.received) < 2 and time.monotonic() < deadline:
+    while len(notify_channels.received) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     assert 0 < outbox_status(db_url)["sent"] < len(keys)
-    channels.heal()
+    notify_channels.heal()
     time.sleep(1.1)  # the victim's lease runs out
     drain_outbox(db_url, wait_seconds=5, settings=FAST)
     assert outbox_status(db_url) == Counter({"sent": len(keys)})
-    seen = Counter(r.headers.get(IDEMPOTENCY_HEADER) for r in channels.messages())
+    seen = Counter(r.headers.get(IDEMPOTENCY_HEADER) for r in notify_channels.messages())
     email = {k for k in keys if ":guangan-email:" in k}
     assert set(seen) == keys - email
     # at most the one message in flight when the process died arrives twice, and with the same key

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 from conftest import FIXTURES
-from conftest_peers import robot_sink, smtp_sink  # noqa: F401
 from peers.robot_sink import RobotSink
 from peers.smtp_sink import SmtpSink
 from prefect.client.orchestration import get_client
@@ -20,16 +19,6 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 TODAY = dt.date(2026, 3, 20)
 
 
-@pytest.fixture
-def configured(robot_sink: RobotSink, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> RobotSink:  # noqa: F811
-    monkeypatch.setenv("COOP_CHANNEL_YUBEI_WECOM", robot_sink.wecom_url())
-    monkeypatch.setenv("COOP_CHANNEL_YUBEI_LEADER_DINGTALK", robot_sink.dingtalk_url())
-    monkeypatch.setenv("COOP_CHANNEL_CHANGSHOU_FEISHU", robot_sink.feishu_url())
-    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_EMAIL", smtp_sink.mailto_url())
-    monkeypatch.setenv("COOP_CHANNEL_GUANGAN_HOOK", robot_sink.hook_url())
-    return robot_sink
-
-
 async def _artifact(key: str) -> str:
     async with get_client() as client:
         found = [a for a in await client.read_latest_artifacts() if a.key == key]
@@ -37,20 +26,20 @@ async def _artifact(key: str) -> str:
         return str(found[0].data)
 
 
-def test_dispatch_flow_sends_once_and_reports_per_channel(db_env: str, configured: RobotSink, smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_dispatch_flow_sends_once_and_reports_per_channel(db_env: str, notify_channels: RobotSink, smtp_sink: SmtpSink) -> None:
     plan_agreement(agreement=str(FIXTURES / "notify.yaml"), today=TODAY)
     report = dispatch_notifications(today=TODAY, wait_seconds=0)
     assert report.total("sent") == 5
     markdown = asyncio.run(_artifact("notifications"))
     assert "成功 **5**" in markdown and "| yubei-wecom | 渝北区区委社会工作部 | 1 | 0 | 0 |" in markdown
     again = dispatch_notifications(today=TODAY, wait_seconds=0)
-    assert again.total("sent") == 0 and len(configured.received) == 4 and len(smtp_sink.mails) == 1
+    assert again.total("sent") == 0 and len(notify_channels.received) == 4 and len(smtp_sink.mails) == 1
 
 
-def test_weekly_digest_once_per_week(db_env: str, configured: RobotSink) -> None:
+def test_weekly_digest_once_per_week(db_env: str, notify_channels: RobotSink) -> None:
     plan_agreement(agreement=str(FIXTURES / "notify.yaml"), today=TODAY)
     first = send_weekly_digest(today=TODAY, wait_seconds=0)
     assert first.total("sent") >= 3
-    [wecom] = configured.messages("wecom")
+    [wecom] = notify_channels.messages("wecom")
     assert "【协作通周报】" in wecom.body["markdown"]["content"]
     assert send_weekly_digest(today=TODAY + dt.timedelta(days=1), wait_seconds=0).total("sent") == 0

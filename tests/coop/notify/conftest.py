@@ -1,9 +1,8 @@
-"""Peers for notify tests; harmless if tests/conftest.py also loads `conftest_peers`."""
+"""Notify tests start without channels from the developer's shell; peers come from tests/conftest_peers.py."""
 
 import os
 
 import pytest
-from conftest_peers import robot_sink, smtp_sink  # noqa: F401
 
 from coop.notify.channels import ENV_PREFIX
 

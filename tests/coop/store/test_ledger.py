@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from conftest import FIXTURES
-from sqlalchemy import text
 
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
