@@ -23,8 +23,18 @@ demo: $(STAMP)
 	$(BIN)/coop demo
 
 ## Install everything the tests need, then run the whole suite (SQLite and the local PostgreSQL).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Debian's Chromium for the browser tests (Playwright cannot download browsers here), and a CJK font for screenshots.
+.PHONY: browser
+browser:
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+
+## Coordinators' Prefect UI: server on .coop/prefect, every deployment in prefect.yaml, a worker; prints the URL. Ctrl-C stops.
+.PHONY: ui
+ui: $(STAMP)
+	$(BIN)/python -m coop.ui --port $(or $(UI_PORT),4200)
 
 clean:
 	rm -rf $(VENV) .coop coop.db coop.db-wal coop.db-shm test-output

@@ -90,8 +90,6 @@ def plan_markdown(result: PlanResult, title: str, counts: Sequence[PlannedCount]
     """What a plan run did, what the agreement yields, and what is due next."""
     return "\n".join(
         [
-            f"# 计划结果：{title}",
-            "",
             plan_result_markdown(result, title),
             planned_counts_markdown(counts),
             summary_markdown(summaries),

@@ -27,10 +27,10 @@ def chinese_date(day: dt.date) -> str:
 
 def plan_result_markdown(result: PlanResult, title: str) -> str:
     if result.unchanged:
-        head = f"### {title}\n\n协议未变化（第 {result.version} 版），本次未写入任何数据。\n"
+        head = f"# 计划结果：{title}\n\n协议未变化（第 {result.version} 版），本次未写入任何数据。\n"
         return head
     lines = [
-        f"### {title}",
+        f"# 计划结果：{title}",
         "",
         f"第 {result.version} 版计划已写入：新增 **{result.created}** 项，调整 **{result.updated}** 项，"
         f"取消 **{result.cancelled}** 项，保留 **{result.kept}** 项。",

@@ -161,7 +161,16 @@ class UiStack:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._files.append(log)
         self.processes.append(
-            subprocess.Popen(command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            # Own session: a Ctrl-C in the terminal reaches only us, and we stop the pieces in order.
+            subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
 
     def _run(self, name: str, command: list[str]) -> None:
@@ -188,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     home = Path(os.environ.get("PREFECT_HOME") or PROJECT_DIR / ".coop" / "prefect").expanduser().resolve()
-    stack = UiStack(home=home, port=args.port, host=args.host, workers=args.workers, logs=PROJECT_DIR / ".coop" / "logs")
+    stack = UiStack(home=home, port=args.port, host=args.host, workers=args.workers)
     print(f"正在启动 Prefect 服务（数据在 {home}，首次启动需初始化数据库，约一两分钟）……", flush=True)
     try:
         stack.start()

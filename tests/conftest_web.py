@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from conftest import FIXTURES
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from coop.access import Role
 from coop.agreement.loader import load_agreement
@@ -29,7 +29,7 @@ from coop.store.access import issue_token
 from coop.store.plans import apply_plan
 from coop.web import create_app
 from models.db import session_scope
-from models.tables import Agency, Department, Occurrence
+from models.tables import Agency, Department, EvidenceFile, LedgerEvent, Occurrence, Report
 
 YUBEI = "渝北区/区委社会工作部"
 CHANGSHOU = "长寿区/区委社会工作部"
@@ -125,3 +125,20 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
         }
     with start_server(lambda port: web_settings(db_url, tmp_path, port)) as (url, settings):
         yield Live(url, db_url, settings, occurrences, depts, tokens)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+
+
+def counts(db_url: str) -> tuple[int, int, int]:
+    with session_scope(db_url) as s:
+        return (
+            s.execute(select(func.count()).select_from(Report)).scalar_one(),
+            s.execute(select(func.count()).select_from(LedgerEvent)).scalar_one(),
+            s.execute(select(func.count()).select_from(EvidenceFile)).scalar_one(),
+        )
+
+
+def stored_files(live: Live) -> list[Path]:
+    root = Path(live.settings.evidence_dir)
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

@@ -6,7 +6,16 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from coop.notify.policy import ReminderPolicy
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$")]
@@ -143,6 +152,7 @@ class Clause(Strict):
         default_factory=dict, description="numeric targets per occurrence, e.g. resident_questionnaires: 13200"
     )
     evidence: list[Name] = Field(default_factory=list, description="需提交的佐证材料")
+    reminders: ReminderPolicy | None = Field(default=None, description="提醒规则；不写则沿用协议的 reminders 或默认值")
 
 
 class Programme(Strict):
@@ -159,3 +169,4 @@ class Agreement(Strict):
     source: str | None = Field(default=None, description="出处 (news report etc.)")
     parties: list[Party] = Field(min_length=1)
     programmes: list[Programme] = Field(min_length=1)
+    reminders: ReminderPolicy | None = Field(default=None, description="全协议的提醒规则（条款可单独覆盖）")

@@ -384,15 +384,9 @@ def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | No
     ).scalars().all()
     if index < len(plans):
         found[plans[index].id] = plans[index]
-    # Sweeps list the ids they moved in the payload; a LIKE narrows the scan, the JSON check makes it exact.
-    sweeps = select(LedgerEvent).where(
-        LedgerEvent.kind.in_(["sweep_due", "sweep_overdue"]),  # type: ignore[attr-defined]
-        LedgerEvent.payload.contains(str(occurrence_id)),  # type: ignore[attr-defined]
-    )
-    for event in session.execute(sweeps.execution_options(yield_per=BATCH)).scalars():
-        if occurrence_id in json.loads(event.payload).get("occurrence_ids", []):
-            found[event.id] = event
     events = [_event(e) for _, e in sorted(found.items()) if end is None or _aware(e.at) < end]
+    events += _sweeps_naming(session, {occurrence_id}, end, like=str(occurrence_id))
+    events.sort(key=lambda e: e.id)
     return OccurrenceHistory(
         occurrence_id=occurrence_id,
         agreement_id=occ.agreement_id,
@@ -427,7 +421,30 @@ def clause_history(session: Session, agreement_id: str, clause_code: str, as_of:
     if end is not None:
         query = query.where(LedgerEvent.at < end)
     events = [_event(e) for e in session.execute(query.execution_options(yield_per=BATCH)).scalars()]
+    ids = set(session.execute(select(Occurrence.id).where(Occurrence.clause_id == clause.id)).scalars())
+    events += _sweeps_naming(session, ids, end)
+    events.sort(key=lambda e: e.id)
     return ClauseHistory(agreement_id, clause.code, clause.title, clause.programme_code, dict(clause.targets), occurrences, events)
+
+
+def _sweeps_naming(session: Session, ids: set[int], end: dt.datetime | None, like: str | None = None) -> list[HistoryEvent]:
+    """Sweep events that moved any of `ids`; their id lists are cut to those ids (the full list is in the ledger)."""
+    if not ids:
+        return []
+    query = select(LedgerEvent).where(LedgerEvent.kind.in_(["sweep_due", "sweep_overdue"]))  # type: ignore[attr-defined]
+    if like is not None:
+        # A LIKE narrows the scan for one id; the JSON check below makes it exact.
+        query = query.where(LedgerEvent.payload.contains(like))  # type: ignore[attr-defined]
+    if end is not None:
+        query = query.where(LedgerEvent.at < end)
+    out = []
+    for row in session.execute(query.order_by(LedgerEvent.id).execution_options(yield_per=BATCH)).scalars():
+        payload = json.loads(row.payload)
+        named = [i for i in payload.get("occurrence_ids", []) if i in ids]
+        if named:
+            event = _event(row)
+            out.append(HistoryEvent(**{**event.__dict__, "payload": {**payload, "occurrence_ids": named}}))
+    return out
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

@@ -7,10 +7,12 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from coop.agreement.schema import Agreement
 from coop.calendar import WorkdayCalendar
 from coop.notify.digest import Digest, DigestItem
 from coop.notify.policy import Notice as PolicyNotice
@@ -73,16 +75,19 @@ def record_plan_notices(
     agreement_id: str,
     version: int,
     updated_ids: set[int],
-    cancelled: Iterable[tuple[int, dt.date, int]],
+    cancelled: Iterable[tuple[int, dt.date, int, str]],
     today: dt.date,
     horizon_days: int,
-    policy: ReminderPolicy | None = None,
+    policies: dict[str, ReminderPolicy] | None = None,
 ) -> int:
     """Written in the plan's own transaction, so a plan change and the decision to tell people land together."""
-    policy = policy or ReminderPolicy()
+    policies = policies or {}
+    default = ReminderPolicy()
     horizon = today + dt.timedelta(days=horizon_days)
     rows = session.execute(
-        select(Occurrence.id, Occurrence.department_id, Occurrence.due_date).where(
+        select(Occurrence.id, Occurrence.department_id, Occurrence.due_date, ClauseRecord.code)
+        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
+        .where(
             Occurrence.agreement_id == agreement_id,
             Occurrence.version == version,
             Occurrence.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
@@ -91,12 +96,13 @@ def record_plan_notices(
         )
     ).all()
     drafts = []
-    for oid, dept, due in rows:
-        notice = plan_notice(oid, "changed" if oid in updated_ids else "planned", due, today, policy, version=version)
+    for oid, dept, due, code in rows:
+        kind = "changed" if oid in updated_ids else "planned"
+        notice = plan_notice(oid, kind, due, today, policies.get(code, default), version=version)
         if notice:
             drafts.append(_row(notice, dept, "department"))
-    for oid, due, dept in cancelled:
-        notice = plan_notice(oid, "cancelled", due, today, policy, version=version) if due >= today else None
+    for oid, due, dept, code in cancelled:
+        notice = plan_notice(oid, "cancelled", due, today, policies.get(code, default), version=version) if due >= today else None
         if notice:
             drafts.append(_row(notice, dept, "department"))
     return insert_new(session, Notice, drafts, "dedup_key")
@@ -104,18 +110,30 @@ def record_plan_notices(
 
 def record_due_notices(session: Session, today: dt.date, calendar: WorkdayCalendar, policy: ReminderPolicy | None = None) -> int:
     """Date-driven reminders and escalations; the unique key makes a rerun on the same day add nothing."""
-    policy = policy or ReminderPolicy()
-    reach = calendar.add_workdays(today, max(policy.before_workdays, default=0))
+    default = policy or ReminderPolicy()
+    documents = _latest_documents(session)
+    policies = _policies(documents, default)
+    furthest = max(max(p.before_workdays, default=0) for p in [default, *policies.values()])
+    reach = calendar.add_workdays(today, furthest)
     rows = session.execute(
-        select(Occurrence.id, Occurrence.due_date, Occurrence.status, Occurrence.department_id, Occurrence.agreement_id, ClauseRecord.lead)
+        select(
+            Occurrence.id,
+            Occurrence.due_date,
+            Occurrence.status,
+            Occurrence.department_id,
+            Occurrence.agreement_id,
+            ClauseRecord.lead,
+            ClauseRecord.code,
+        )
         .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
         .where(Occurrence.status.in_(OPEN_STATUSES), Occurrence.due_date <= reach)  # type: ignore[attr-defined]
         .execution_options(yield_per=5000)
     ).all()
-    coordinators = _coordinators(session)
+    coordinators = _coordinators(session, documents)
     drafts = []
-    for oid, due, status, dept, agreement_id, lead in rows:
-        for notice in notices_for(oid, due, str(status), today, calendar, policy):
+    for oid, due, status, dept, agreement_id, lead, code in rows:
+        clause_policy = policies.get((agreement_id, code), default)
+        for notice in notices_for(oid, due, str(status), today, calendar, clause_policy):
             drafts.append(_row(notice, dept, "department"))
             if notice.kind == "escalation":
                 drafts.append(_row(notice, dept, "leader"))
@@ -125,13 +143,38 @@ def record_due_notices(session: Session, today: dt.date, calendar: WorkdayCalend
     return insert_new(session, Notice, drafts, "dedup_key")
 
 
-def _coordinators(session: Session) -> dict[tuple[str, str | None], int]:
-    """(agreement, party) → that party's coordinator department; (agreement, None) → the first party's."""
+def _latest_documents(session: Session) -> dict[str, dict[str, Any]]:
+    """The current text of every agreement, as planned (reminder rules and coordinators live there)."""
     latest = (
         select(AgreementVersion.agreement_id, AgreementVersion.document)
         .join(AgreementRecord, AgreementRecord.id == AgreementVersion.agreement_id)
         .where(AgreementVersion.version == AgreementRecord.version)
     )
+    return {agreement_id: document for agreement_id, document in session.execute(latest)}
+
+
+def clause_policies(agreement: Agreement, default: ReminderPolicy | None = None) -> dict[str, ReminderPolicy]:
+    """Field by field, what a clause writes overrides the agreement's rules, which override the default."""
+    base = _overlay(default or ReminderPolicy(), agreement.reminders)
+    return {c.id: _overlay(base, c.reminders) for p in agreement.programmes for c in p.clauses}
+
+
+def _overlay(base: ReminderPolicy, written: ReminderPolicy | None) -> ReminderPolicy:
+    if written is None:
+        return base
+    return base.model_copy(update={k: getattr(written, k) for k in written.model_fields_set})
+
+
+def _policies(documents: dict[str, dict[str, Any]], default: ReminderPolicy) -> dict[tuple[str, str], ReminderPolicy]:
+    return {
+        (agreement_id, code): policy
+        for agreement_id, document in documents.items()
+        for code, policy in clause_policies(Agreement.model_validate(document), default).items()
+    }
+
+
+def _coordinators(session: Session, documents: dict[str, dict[str, Any]]) -> dict[tuple[str, str | None], int]:
+    """(agreement, party) → that party's coordinator department; (agreement, None) → the first party's."""
     departments = {
         (agency, name): did
         for did, agency, name in session.execute(
@@ -139,7 +182,7 @@ def _coordinators(session: Session) -> dict[tuple[str, str | None], int]:
         )
     }
     out: dict[tuple[str, str | None], int] = {}
-    for agreement_id, document in session.execute(latest):
+    for agreement_id, document in documents.items():
         for i, party in enumerate(document.get("parties", [])):
             did = departments.get((party["name"], party["coordinator"]))
             if did is None:

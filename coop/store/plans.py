@@ -19,7 +19,7 @@ from coop.ledger import EventDraft
 from coop.planning import PlanDiff, PlannedOccurrence, StoredOccurrence, diff
 from coop.settings import get_settings
 from coop.store import ledger
-from coop.store.notices import record_plan_notices
+from coop.store.notices import clause_policies, record_plan_notices
 from models.tables import (
     Agency,
     AgreementRecord,
@@ -76,7 +76,7 @@ def apply_plan(
                 agreement_id=agreement.id,
                 version=version,
                 content_hash=loaded.content_hash,
-                document=agreement.model_dump(mode="json"),
+                document=agreement.model_dump(mode="json", exclude_unset=True),  # keeps which rules were written
             )
         )
     departments = _upsert_parties(session, loaded)
@@ -84,7 +84,7 @@ def apply_plan(
     stored = _stored_occurrences(session, agreement.id)
     plan = diff(planned, stored, active_clauses=set(clauses), today=today)
     _write_occurrences(session, agreement.id, plan, clauses, departments, version)
-    _decide_notices(session, agreement.id, version, plan, stored, departments, today)
+    _decide_notices(session, loaded, version, plan, stored, departments, today)
 
     result = PlanResult(
         agreement.id, version, unchanged=False, created=len(plan.create), updated=len(plan.update), cancelled=len(plan.cancel), kept=plan.kept
@@ -445,7 +445,7 @@ def _insert_created(
 
 def _decide_notices(
     session: Session,
-    agreement_id: str,
+    loaded: LoadedAgreement,
     version: int,
     plan: PlanDiff,
     stored: list[StoredOccurrence],
@@ -459,9 +459,16 @@ def _decide_notices(
         old = before[oid].comparable
         dept = departments.get((str(old[3]), str(old[4])))
         if dept is not None:
-            cancelled.append((oid, before[oid].due_date, dept))
+            cancelled.append((oid, before[oid].due_date, dept, before[oid].clause))
     record_plan_notices(
-        session, agreement_id, version, {oid for oid, _ in plan.update}, cancelled, today, get_settings().notify_horizon_days
+        session,
+        loaded.agreement.id,
+        version,
+        {oid for oid, _ in plan.update},
+        cancelled,
+        today,
+        get_settings().notify_horizon_days,
+        clause_policies(loaded.agreement),
     )
 
 

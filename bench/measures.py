@@ -1,0 +1,456 @@
+"""One measurement per function; each runs in its own child process (bench/child.py) so peak RSS is its own.
+
+Every function returns a plain dict of numbers and short strings; nothing here decides whether a goal is met.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.databases import OCCURRENCE_COLUMNS, connect, copy_parents, occurrence_rows
+
+ACTOR = "bench"
+
+
+def _agreement_files(directory: str) -> list[Path]:
+    return sorted(Path(directory).glob("*.yaml"))
+
+
+def plan(url: str, directory: str, today: str) -> dict[str, Any]:
+    """The engine, exactly as tasks/plan.py runs it: load → expand → one transaction per agreement."""
+    from coop.agreement.loader import load_agreement
+    from coop.calendar import default_calendar
+    from coop.planning import calendar_fingerprint, check_unique_keys, expand
+    from coop.settings import get_settings
+    from coop.store.plans import apply_plan
+    from models.db import get_engine, session_scope
+
+    day = dt.date.fromisoformat(today)
+    limit = get_settings().max_occurrences_per_clause
+    get_engine(url).connect().close()
+    idle = rss_now_mb()
+    load_s = expand_s = write_s = 0.0
+    rows = created = 0
+    started = time.perf_counter()
+    for path in _agreement_files(directory):
+        t0 = time.perf_counter()
+        loaded = load_agreement(path)
+        t1 = time.perf_counter()
+        planned = expand(loaded, default_calendar(), limit)
+        check_unique_keys(planned, loaded)
+        t2 = time.perf_counter()
+        with session_scope(url) as session:
+            result = apply_plan(session, loaded, planned, day, ACTOR, calendar_fingerprint(default_calendar()))
+        t3 = time.perf_counter()
+        load_s, expand_s, write_s = load_s + t1 - t0, expand_s + t2 - t1, write_s + t3 - t2
+        rows += len(planned)
+        created += result.created
+        del loaded, planned
+    total = time.perf_counter() - started
+    return dict(seconds=total, load_s=load_s, expand_s=expand_s, write_s=write_s, rows=rows, created=created, idle_rss_mb=idle)
+
+
+def replan(url: str, directory: str, today: str) -> dict[str, Any]:
+    """The same pipeline on unchanged files; counts every table's rows and the ledger head before and after."""
+    before = _footprint(url)
+    result = plan(url, directory, today)
+    after = _footprint(url)
+    result["rows_written"] = sum(abs(after[k] - before[k]) for k in before if k != "ledger_head")
+    result["ledger_unchanged"] = after["ledger_head"] == before["ledger_head"]
+    result["unchanged_footprint"] = before == after
+    return result
+
+
+def _footprint(url: str) -> dict[str, Any]:
+    conn = connect(url)
+    try:
+        out: dict[str, Any] = {}
+        for table in ("agency", "department", "agreement", "agreement_version", "programme", "clause", "occurrence", "ledger_event", "notice"):
+            out[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        out["max_updated_at"] = str(conn.execute("SELECT max(updated_at) FROM occurrence").fetchone()[0])  # type: ignore[index]
+        out["ledger_head"] = tuple(conn.execute("SELECT last_id, last_hash FROM ledger_head").fetchone() or ())
+        return out
+    finally:
+        conn.close()
+
+
+def raw_insert(source_url: str, target_url: str, per_agreement: bool = False) -> dict[str, Any]:
+    """The baseline: the engine's own rows, already in memory, into the same schema with one executemany / COPY."""
+    copy_parents(source_url, target_url)
+    rows = [r[:-1] for r in occurrence_rows(source_url)]  # closed_at is NULL for a fresh plan
+    cols = OCCURRENCE_COLUMNS[:-1]
+    groups = _by_agreement(rows) if per_agreement else [rows]
+    conn = connect(target_url)
+    idle = rss_now_mb()
+    started = time.perf_counter()
+    if isinstance(conn, sqlite3.Connection):
+        sql = f"INSERT INTO occurrence ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        for group in groups:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, group)
+            conn.execute("COMMIT")
+    else:
+        for group in groups:
+            with conn.cursor().copy(f"COPY occurrence ({', '.join(cols)}) FROM STDIN") as sink:
+                for row in group:
+                    sink.write_row(row)
+            conn.commit()
+    seconds = time.perf_counter() - started
+    count = conn.execute("SELECT count(*) FROM occurrence").fetchone()[0]  # type: ignore[index]
+    conn.close()
+    return dict(seconds=seconds, rows=count, transactions=len(groups), idle_rss_mb=idle)
+
+
+def _by_agreement(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    groups: list[list[tuple[Any, ...]]] = []
+    for row in rows:
+        if not groups or groups[-1][0][0] != row[0]:
+            groups.append([])
+        groups[-1].append(row)
+    return groups
+
+
+def history(url: str, today: str, stragglers: int) -> dict[str, Any]:
+    """Make the plan look lived-in, then run the real daily sweep (timed).
+
+    Everything due more than 14 days before `today` is marked done, except one in `stragglers`,
+    which stays open and becomes overdue — a deployment where most work gets reported.
+    """
+    from sqlalchemy import and_, update
+
+    from coop.store.occurrences import sweep
+    from models.db import session_scope
+    from models.tables import Occurrence, OccurrenceStatus, utcnow
+
+    day = dt.date.fromisoformat(today)
+    with session_scope(url) as session:
+        session.execute(
+            update(Occurrence)
+            .where(and_(Occurrence.due_date < day - dt.timedelta(days=14), Occurrence.id % stragglers != 0))  # type: ignore[operator]
+            .values(status=OccurrenceStatus.done, closed_at=utcnow())
+        )
+    started = time.perf_counter()
+    with session_scope(url) as session:
+        result = sweep(session, day, ACTOR)
+    seconds = time.perf_counter() - started
+    _analyze(url)
+    return dict(sweep_s=seconds, became_due=result.became_due, became_overdue=result.became_overdue)
+
+
+def _analyze(url: str) -> None:
+    """Fresh planner statistics, as autovacuum / a nightly ANALYZE would leave them."""
+    conn = connect(url)
+    try:
+        conn.execute("ANALYZE")
+        if not isinstance(conn, sqlite3.Connection):
+            conn.commit()
+    finally:
+        conn.close()
+
+
+DUE_SQL = "SELECT id, department_id, due_date, status FROM occurrence{hint} WHERE status IN ('due', 'overdue')"
+
+
+def due_scan(url: str, repeats: int) -> dict[str, Any]:
+    """"What is due or overdue today" after today's sweep: by index, and the same query forced to a full scan."""
+    conn = connect(url)
+    is_sqlite = isinstance(conn, sqlite3.Connection)
+    indexed_sql = DUE_SQL.format(hint="")
+    full_sql = DUE_SQL.format(hint=" NOT INDEXED" if is_sqlite else "")
+
+    def plan_of(sql: str, full: bool) -> str:
+        if is_sqlite:
+            return "; ".join(r[-1] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+        _force_full(conn, full)
+        text = "; ".join(r[0].strip() for r in conn.execute(f"EXPLAIN {sql}").fetchall())
+        conn.rollback()
+        return text
+
+    def timed(sql: str, full: bool) -> tuple[float, int]:
+        if not is_sqlite:
+            _force_full(conn, full)
+        t0 = time.perf_counter()
+        n = len(conn.execute(sql).fetchall())
+        elapsed = time.perf_counter() - t0
+        if not is_sqlite:
+            conn.rollback()
+        return elapsed, n
+
+    timed(indexed_sql, False), timed(full_sql, True)  # warm the cache for both
+    indexed, full = [], []
+    rows = 0
+    for _ in range(repeats):  # interleaved, so background noise hits both alike
+        t, rows = timed(indexed_sql, False)
+        indexed.append(t)
+        full.append(timed(full_sql, True)[0])
+    result = dict(
+        indexed_ms=statistics.median(indexed) * 1000,
+        full_ms=statistics.median(full) * 1000,
+        rows=rows,
+        explain=plan_of(indexed_sql, False),
+        explain_full=plan_of(full_sql, True),
+        sql=indexed_sql,
+    )
+    conn.close()
+    return result
+
+
+def _force_full(conn: Any, full: bool) -> None:
+    for setting in ("enable_indexscan", "enable_bitmapscan", "enable_indexonlyscan"):
+        conn.execute(f"SET LOCAL {setting} = {'off' if full else 'on'}")
+
+
+def audit(url: str, today: str, cells: int, budget_s: float, seed: int = 11) -> dict[str, Any]:
+    """Department × quarter: coop.store.audit.occurrence_states for one department and one quarter, repeated."""
+    from sqlalchemy import func, select
+
+    from coop.store.audit import AuditFilter, occurrence_states
+    from models.db import readonly_session_scope
+    from models.tables import Occurrence
+
+    day = dt.date.fromisoformat(today)
+    rng = random.Random(seed)
+    with readonly_session_scope(url, switch_role=False) as session:
+        departments = list(session.execute(select(Occurrence.department_id).group_by(Occurrence.department_id)).scalars())
+        lo, hi = session.execute(select(func.min(Occurrence.due_date), func.max(Occurrence.due_date))).one()
+    quarters = []
+    q = dt.date(lo.year, 3 * ((lo.month - 1) // 3) + 1, 1)
+    while q <= hi:
+        nxt = dt.date(q.year + (q.month + 2) // 12, (q.month + 2) % 12 + 1, 1)
+        quarters.append((q, nxt - dt.timedelta(days=1)))
+        q = nxt
+    results: dict[str, Any] = {}
+    for mode, from_ledger in (("stored", False), ("ledger", True)):
+        times, sizes = [], []
+        started = time.perf_counter()
+        with readonly_session_scope(url, switch_role=False) as session:
+            for i in range(cells):
+                dept = rng.choice(departments)
+                q0, q1 = rng.choice(quarters)
+                flt = AuditFilter(department=str(dept), due_from=q0, due_to=q1)
+                t0 = time.perf_counter()
+                states = list(occurrence_states(session, flt, day, from_ledger=from_ledger))
+                times.append(time.perf_counter() - t0)
+                sizes.append(len(states))
+                if time.perf_counter() - started > budget_s and i >= 4:
+                    break
+        times.sort()
+        results[mode] = dict(
+            p50_ms=statistics.median(times) * 1000,
+            p95_ms=times[max(0, round(0.95 * len(times)) - 1)] * 1000,
+            cells=len(times),
+            rows_per_cell=statistics.mean(sizes),
+        )
+    return results
+
+
+def export(url: str, today: str, fmt: str) -> dict[str, Any]:
+    """Every occurrence through coop.export (the code behind the web and flow exports); RSS growth over idle."""
+    from coop.export import HEADER, csv_chunks, state_row, write_xlsx
+    from coop.store.audit import AuditFilter, occurrence_states
+    from models.db import readonly_session_scope
+
+    day = dt.date.fromisoformat(today)
+    with readonly_session_scope(url, switch_role=False) as session:
+        session.connection()
+        idle = rss_now_mb()
+        started = time.perf_counter()
+        rows = (state_row(s) for s in occurrence_states(session, AuditFilter(), day, from_ledger=False))
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / f"export.{fmt}"
+            if fmt == "csv":
+                count = 0
+                with open(target, "wb") as handle:
+                    for chunk in csv_chunks(rows, HEADER):
+                        handle.write(chunk)
+                        count += chunk.count(b"\n")
+                count -= 1
+            else:
+                count = write_xlsx(rows, target, HEADER)
+            size = target.stat().st_size
+        seconds = time.perf_counter() - started
+    return dict(seconds=seconds, rows=count, bytes=size, idle_rss_mb=idle)
+
+
+def naive_flow(url: str, source_url: str, count: int) -> dict[str, Any]:
+    """The strawman: a Prefect flow that runs one task per occurrence, each inserting its row in its own transaction."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from sqlalchemy import insert
+
+    from models.db import session_scope
+    from models.tables import Occurrence
+
+    copy_parents(source_url, url)
+    columns = OCCURRENCE_COLUMNS[:-1]
+    rows = [dict(zip(columns, r[:-1])) for r in occurrence_rows(source_url)[:count]]
+    for r in rows:  # back to Python values, as a task would hold them
+        for c in ("nominal_date", "due_date", "window_start"):
+            r[c] = dt.date.fromisoformat(str(r[c]))
+        r["targets"] = json.loads(r["targets"]) if isinstance(r["targets"], str) else r["targets"]
+        r["updated_at"] = dt.datetime.now(dt.UTC)
+        r["provisional"] = bool(r["provisional"])
+
+    @task(name="insert one occurrence", cache_policy=NO_CACHE)
+    def insert_one(row: dict[str, Any]) -> None:
+        with session_scope(url) as session:
+            session.execute(insert(Occurrence).values(**row))
+
+    @flow(name="naive-plan")
+    def naive(batch: list[dict[str, Any]]) -> None:
+        for row in batch:
+            insert_one(row)
+
+    naive(rows[:1])  # start Prefect's ephemeral server outside the timing
+    with session_scope(url) as session:
+        session.execute(Occurrence.__table__.delete())  # type: ignore[attr-defined]
+    started = time.perf_counter()
+    naive(rows)
+    seconds = time.perf_counter() - started
+    return dict(seconds=seconds, rows=len(rows))
+
+
+def prefect_flow(url: str, directory: str, today: str) -> dict[str, Any]:
+    """Our real plan-all-agreements flow (a subflow and a transaction per agreement), through Prefect."""
+    from flows.plan_agreement import plan_all_agreements, plan_agreement
+
+    files = _agreement_files(directory)
+    plan_agreement(agreement=str(files[0]), today=dt.date.fromisoformat(today), database_url=url)  # server start-up, untimed
+    started = time.perf_counter()
+    results = plan_all_agreements(directory=directory, today=dt.date.fromisoformat(today), database_url=url)
+    seconds = time.perf_counter() - started
+    return dict(seconds=seconds, rows=sum(r.created + r.kept for r in results), created=sum(r.created for r in results))
+
+
+def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -> dict[str, Any]:
+    """coop.dispatcher.drain_outbox against a local endpoint answering after `delay_ms`, vs apprise one by one.
+
+    One WeCom robot per department (how departments are configured), so the per-robot pacing of
+    20 messages a minute never applies: what is measured is concurrency against a slow endpoint.
+    """
+    import subprocess
+    import sys
+    import urllib.request
+
+    import apprise
+    from sqlalchemy import insert
+
+    from coop.dispatcher import drain_outbox
+    from coop.notify.channels import channel_env_var
+    from models.db import session_scope
+    from models.tables import Agency, Department, OutboxMessage
+
+    sink = subprocess.Popen([sys.executable, "-m", "bench.webhook_sink", str(delay_ms)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(sink.stdout.readline())  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        body = "### 本周到期任务\n\n" + "\n".join(f"- 第{i}项：河小青净滩巡护，截止 2026-06-0{i % 9 + 1}" for i in range(12))
+        with session_scope(url) as session:
+            session.execute(insert(Agency), [dict(name="基准区", full_name="基准测试区")])
+            agency_id = session.execute(Agency.__table__.select()).first()[0]  # type: ignore[attr-defined]
+            session.execute(insert(Department), [dict(agency_id=agency_id, name=f"部门{i}", channels=[f"bench-{i}-wecom"], escalation_channels=[]) for i in range(messages)])
+            depts = [r[0] for r in session.execute(Department.__table__.select().order_by(Department.__table__.c.id))]  # type: ignore[attr-defined]
+            session.execute(
+                insert(OutboxMessage),
+                [
+                    dict(
+                        dedup_key=f"bench:{i}",
+                        department_id=depts[i],
+                        recipient_role="department",
+                        channel=f"bench-{i}-wecom",
+                        kind="digest",
+                        subject=f"【协作通】部门{i} 待办提醒",
+                        body=body,
+                        notice_count=12,
+                    )
+                    for i in range(messages)
+                ],
+            )
+        for i in range(messages):
+            os.environ[channel_env_var(f"bench-{i}-wecom")] = f"coop-wecom://key{i}?base={base}"
+        started = time.perf_counter()
+        report = drain_outbox(url, worker="bench", wait_seconds=0)
+        seconds = time.perf_counter() - started
+        sent = report.total("sent")
+
+        notifier_started = time.perf_counter()
+        ok = 0
+        for i in range(sequential):
+            notifier = apprise.Apprise()
+            notifier.add(f"coopwecom://key{i}?base={base}")
+            ok += bool(notifier.notify(body=body, title=f"【协作通】部门{i} 待办提醒"))
+        seq_seconds = time.perf_counter() - notifier_started
+        answered = int(urllib.request.urlopen(f"{base}/count").read())
+    finally:
+        sink.terminate()
+        sink.wait()
+    return dict(
+        messages=messages,
+        sent=sent,
+        seconds=seconds,
+        rate=sent / seconds,
+        delay_ms=delay_ms,
+        sequential_messages=sequential,
+        sequential_ok=ok,
+        sequential_rate=sequential / seq_seconds,
+        sink_answered=answered,
+        concurrency=_concurrency(),
+    )
+
+
+def _concurrency() -> int:
+    from coop.settings import get_settings
+
+    return get_settings().notify_concurrency
+
+
+def rss_now_mb() -> float:
+    """Resident set size right now (Linux /proc), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def environment() -> dict[str, Any]:
+    import platform
+
+    import sqlalchemy
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as info:
+        mem_kb = int(info.readline().split()[1])
+    conn = connect(os.environ.get("COOP_BENCH_PG_SQLA", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    conn.close()
+    return dict(
+        cpu=cpu,
+        cores=os.cpu_count(),
+        memory_gb=round(mem_kb / 1024 / 1024, 1),
+        python=platform.python_version(),
+        sqlite=sqlite3.sqlite_version,
+        postgresql=pg,
+        sqlalchemy=sqlalchemy.__version__,
+        kernel=platform.release(),
+    )

@@ -1,0 +1,408 @@
+"""Issue 7 benchmark: every figure side by side in one run, printed as a table of ratios and written to RESULTS.md.
+
+    .venv/bin/python -m bench.run            # full run (10k → 100k → 1M), writes bench/RESULTS.md
+    .venv/bin/python -m bench.run --quick    # 10k → 100k, prints only (a smoke run, not for RESULTS.md)
+
+Each measurement runs in a fresh child process (peak RSS is its own); databases are made fresh and dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.databases import Databases
+from bench.synthetic import write_agreements
+
+ROOT = Path(__file__).resolve().parents[1]
+TODAY = "2026-06-01"  # terms run 2023–2031, so a plan lands in the middle of most of them
+NAIVE_COUNT = 1000
+COMMAND_FULL = "make bench"
+
+
+class Bench:
+    def __init__(self, workdir: Path, log: Path) -> None:
+        self.workdir = workdir
+        self.log = log
+        self.dbs = Databases(workdir)
+        self.env = dict(os.environ)
+        self.env.update(
+            PREFECT_HOME=str(workdir / "prefect"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_LOGGING_LEVEL="WARNING",
+            PREFECT_SERVER_LOGGING_LEVEL="WARNING",
+            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+            PYTHONPATH=str(ROOT),
+        )
+        self.env.pop("PREFECT_API_URL", None)
+        self.env.pop("COOP_DATABASE_URL", None)
+
+    def child(self, name: str, **args: Any) -> dict[str, Any]:
+        """Run bench.measures.<name>(**args) in a new interpreter; returns its dict (or {'error': ...})."""
+        started = time.perf_counter()
+        print(f"  · {name} {_short(args)} …", end="", flush=True)
+        with open(self.log, "a") as log:
+            log.write(f"\n=== {name} {json.dumps(args)}\n")
+            log.flush()
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.child", name, json.dumps(args)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH-RESULT ")]
+        if proc.returncode != 0 or not lines:
+            print(f" failed (see {self.log})")
+            return {"error": f"exit {proc.returncode}; see log"}
+        result: dict[str, Any] = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
+        print(f" {time.perf_counter() - started:.1f}s")
+        return result
+
+
+def _short(args: dict[str, Any]) -> str:
+    return " ".join(f"{k}={Path(v).name if isinstance(v, str) and '/' in v else v}" for k, v in args.items() if k not in ("today",))
+
+
+def run(scales: list[int], quick: bool) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="coop-bench-"))
+    log = ROOT / "bench" / "last-run.log"
+    log.write_text("")
+    bench = Bench(workdir, log)
+    results: dict[str, Any] = {"scales": {}, "started": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    results["environment"] = bench.child("environment")
+    top = max(scales)
+    wall = time.perf_counter()
+    try:
+        for scale in scales:
+            print(f"scale {scale:,}")
+            directory = workdir / f"agreements-{scale}"
+            files = write_agreements(directory, scale)
+            per: dict[str, Any] = {"agreements": len(files)}
+            for backend in ("sqlite", "postgresql"):
+                engine_url = bench.dbs.fresh(backend, f"engine_{backend}_{scale}")
+                raw_url = bench.dbs.fresh(backend, f"raw_{backend}_{scale}")
+                raw_txn_url = bench.dbs.fresh(backend, f"rawtxn_{backend}_{scale}")
+                b: dict[str, Any] = {}
+                b["plan"] = bench.child("plan", url=engine_url, directory=str(directory), today=TODAY)
+                b["raw"] = bench.child("raw_insert", source_url=engine_url, target_url=raw_url)
+                b["raw_per_agreement"] = bench.child("raw_insert", source_url=engine_url, target_url=raw_txn_url, per_agreement=True)
+                b["replan"] = bench.child("replan", url=engine_url, directory=str(directory), today=TODAY)
+                b["history"] = bench.child("history", url=engine_url, today=TODAY, stragglers=100)
+                b["due_scan"] = bench.child("due_scan", url=engine_url, repeats=5 if scale == top else 9)
+                b["audit"] = bench.child("audit", url=engine_url, today=TODAY, cells=100 if quick else 200, budget_s=30 if scale == top else 10)
+                if backend == "sqlite":
+                    b["export_csv"] = bench.child("export", url=engine_url, today=TODAY, fmt="csv")
+                    b["export_xlsx"] = bench.child("export", url=engine_url, today=TODAY, fmt="xlsx")
+                if scale == top and backend == "sqlite":
+                    naive_url = bench.dbs.fresh(backend, "naive")
+                    b["naive"] = bench.child("naive_flow", url=naive_url, source_url=engine_url, count=NAIVE_COUNT)
+                    flow_url = bench.dbs.fresh(backend, "flow")
+                    b["prefect_flow"] = bench.child("prefect_flow", url=flow_url, directory=str(directory), today=TODAY)
+                per[backend] = b
+                bench.dbs.drop_all()
+                for f in workdir.glob("*.db*"):
+                    f.unlink()
+            results["scales"][str(scale)] = per
+        results["dispatch"] = bench.child("dispatch", url=bench.dbs.fresh("sqlite", "dispatch"), messages=1000 if quick else 3000, sequential=100)
+    finally:
+        bench.dbs.drop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["wall_s"] = time.perf_counter() - wall
+    return results
+
+
+# ---------------------------------------------------------------- report
+
+
+def _get(d: dict[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _fmt(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        if x >= 100:
+            s = f"{x:,.0f}"
+        elif x >= 10:
+            s = f"{x:.1f}"
+        else:
+            s = f"{x:.2f}" if x >= 0.1 else f"{x:.3f}" if x >= 0.001 else f"{x:.1e}"
+    else:
+        s = f"{x:,}" if isinstance(x, int) else str(x)
+    return s + unit
+
+
+def _verdict(ok: bool | None) -> str:
+    return "—" if ok is None else ("met" if ok else "**missed**")
+
+
+def goal_rows(r: dict[str, Any]) -> list[list[str]]:
+    top = max(r["scales"], key=int)
+    s = r["scales"][top]
+    rows: list[list[str]] = []
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+    for backend, label, base in (("sqlite", "SQLite", "raw sqlite3 executemany, one transaction"), ("postgresql", "PostgreSQL", "raw psycopg COPY, one transaction")):
+        p, raw, per = _get(s, backend, "plan"), _get(s, backend, "raw"), _get(s, backend, "raw_per_agreement")
+        n = _get(p, "rows")
+        x = ratio(_get(p, "seconds"), _get(raw, "seconds"))
+        rows.append(
+            [
+                f"plan {_fmt(n)} occurrences into {label} ({s['agreements']} agreements, one transaction each)",
+                "≤ 2× raw",
+                f"{_fmt(_get(p, 'seconds'), ' s')} (load {_fmt(_get(p, 'load_s'), ' s')}, expand {_fmt(_get(p, 'expand_s'), ' s')}, write {_fmt(_get(p, 'write_s'), ' s')})",
+                f"{_fmt(_get(raw, 'seconds'), ' s')} {base}; {_fmt(_get(per, 'seconds'), ' s')} committing per agreement",
+                f"{_fmt(x, '×')} ({_fmt(ratio(_get(p, 'seconds'), _get(per, 'seconds')), '×')} vs per-agreement commits)",
+                _verdict(x <= 2 if x else None),
+            ]
+        )
+        if backend == "sqlite":
+            naive = _get(s, backend, "naive")
+            flow = _get(s, backend, "prefect_flow")
+            if naive and n:
+                extrapolated = naive["seconds"] / naive["rows"] * n
+                x_engine = ratio(extrapolated, _get(p, "seconds"))
+                x_flow = ratio(extrapolated, _get(flow, "seconds"))
+                rows.append(
+                    [
+                        f"same {_fmt(n)} vs naive flow, one Prefect task per occurrence",
+                        "≥ 100× faster",
+                        f"engine {_fmt(_get(p, 'seconds'), ' s')}; our plan-all-agreements Prefect flow {_fmt(_get(flow, 'seconds'), ' s')}",
+                        f"{_fmt(extrapolated, ' s')} — measured {_fmt(naive['seconds'], ' s')} on {naive['rows']:,} rows, **extrapolated linearly** ×{n / naive['rows']:,.0f}",
+                        f"{_fmt(x_flow, '×')} (flow) / {_fmt(x_engine, '×')} (engine)",
+                        _verdict(min(x_flow or 0, x_engine or 0) >= 100 if x_flow and x_engine else None),
+                    ]
+                )
+    for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        rp, p = _get(s, backend, "replan"), _get(s, backend, "plan")
+        x = ratio(_get(rp, "seconds"), _get(p, "seconds"))
+        written = _get(rp, "rows_written")
+        rows.append(
+            [
+                f"re-plan unchanged ({label})",
+                "0 rows, ≤ 0.5× first plan",
+                f"{_fmt(_get(rp, 'seconds'), ' s')}, {_fmt(written)} rows written, ledger head {'unchanged' if _get(rp, 'ledger_unchanged') else 'CHANGED'}",
+                f"first plan {_fmt(_get(p, 'seconds'), ' s')}",
+                _fmt(x, "×"),
+                _verdict(x <= 0.5 and written == 0 and bool(_get(rp, "unchanged_footprint")) if x is not None else None),
+            ]
+        )
+    for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        d = _get(s, backend, "due_scan")
+        x = ratio(_get(d, "indexed_ms"), _get(d, "full_ms"))
+        rows.append(
+            [
+                f"due scan over {_fmt(_get(s, backend, 'plan', 'rows'))} rows ({label}; {_fmt(_get(d, 'rows'))} due/overdue)",
+                "index, ≤ 0.01× full scan",
+                f"{_fmt(_get(d, 'indexed_ms'), ' ms')} — `{_get(d, 'explain')}`",
+                f"{_fmt(_get(d, 'full_ms'), ' ms')} full scan — `{_get(d, 'explain_full')}`",
+                _fmt(x, "×"),
+                _verdict(x <= 0.01 and "INDEX" in str(_get(d, "explain")).upper() if x is not None else None),
+            ]
+        )
+    dsp = r.get("dispatch") or {}
+    if "rate" in dsp:
+        x = ratio(dsp["rate"], dsp.get("sequential_rate"))
+        rows.append(
+            [
+                f"dispatch {dsp['messages']:,} outbox messages to a loopback webhook answering after {dsp['delay_ms']:.0f} ms",
+                "≥ 250 msg/s, ≥ 10× sequential apprise",
+                f"{_fmt(dsp['rate'], ' msg/s')} ({_fmt(dsp['seconds'], ' s')}, {dsp['sent']:,} sent)",
+                f"{_fmt(dsp.get('sequential_rate'), ' msg/s')} sequential apprise ({dsp.get('sequential_messages')} messages)",
+                _fmt(x, "×"),
+                _verdict(dsp["rate"] >= 250 and (x or 0) >= 10),
+            ]
+        )
+    else:
+        rows.append(["dispatch to a loopback webhook answering after 50 ms", "≥ 250 msg/s, ≥ 10× sequential apprise", "**not yet measurable**: " + str(dsp.get("error", "dispatcher missing")), "—", "—", "—"])
+    for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        a = _get(s, backend, "audit")
+        for mode, what in (("stored", "stored status (today)"), ("ledger", "rebuilt from the ledger (any past day)")):
+            m = _get(a, mode)
+            rows.append(
+                [
+                    f"audit department × quarter, {what} ({label})",
+                    "p95 ≤ 50 ms",
+                    f"p95 {_fmt(_get(m, 'p95_ms'), ' ms')}, p50 {_fmt(_get(m, 'p50_ms'), ' ms')}",
+                    f"{_fmt(_get(m, 'cells'))} random cells, {_fmt(_get(m, 'rows_per_cell'))} rows each",
+                    "—",
+                    _verdict(_get(m, "p95_ms") <= 50 if _get(m, "p95_ms") is not None else None),
+                ]
+            )
+    for fmt in ("csv", "xlsx"):
+        e = _get(s, "sqlite", f"export_{fmt}")
+        growth = (_get(e, "peak_rss_mb") - _get(e, "idle_rss_mb")) if _get(e, "peak_rss_mb") is not None and _get(e, "idle_rss_mb") is not None else None
+        rows.append(
+            [
+                f"{fmt.upper()} export of {_fmt(_get(e, 'rows'))} rows (coop.export, SQLite)",
+                "peak RSS grows < 100 MB",
+                f"+{_fmt(growth, ' MB')} (idle {_fmt(_get(e, 'idle_rss_mb'), ' MB')} → peak {_fmt(_get(e, 'peak_rss_mb'), ' MB')})",
+                f"{_fmt(_get(e, 'seconds'), ' s')}, {_fmt((_get(e, 'bytes') or 0) / 1e6, ' MB')} file",
+                "—",
+                _verdict(growth < 100 if growth is not None else None),
+            ]
+        )
+    for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        p = _get(s, backend, "plan")
+        rows.append(
+            [
+                f"peak RSS while planning {_fmt(_get(p, 'rows'))} ({label})",
+                "< 500 MB",
+                _fmt(_get(p, "peak_rss_mb"), " MB"),
+                f"idle {_fmt(_get(p, 'idle_rss_mb'), ' MB')} after imports",
+                "—",
+                _verdict(_get(p, "peak_rss_mb") < 500 if _get(p, "peak_rss_mb") is not None else None),
+            ]
+        )
+    return rows
+
+
+GROWTH = [
+    ("plan SQLite (s)", ("sqlite", "plan", "seconds")),
+    ("raw executemany SQLite (s)", ("sqlite", "raw", "seconds")),
+    ("plan PostgreSQL (s)", ("postgresql", "plan", "seconds")),
+    ("raw COPY PostgreSQL (s)", ("postgresql", "raw", "seconds")),
+    ("re-plan unchanged SQLite (s)", ("sqlite", "replan", "seconds")),
+    ("re-plan unchanged PostgreSQL (s)", ("postgresql", "replan", "seconds")),
+    ("sweep SQLite (s)", ("sqlite", "history", "sweep_s")),
+    ("sweep PostgreSQL (s)", ("postgresql", "history", "sweep_s")),
+    ("due scan SQLite, index (ms)", ("sqlite", "due_scan", "indexed_ms")),
+    ("due scan SQLite, full scan (ms)", ("sqlite", "due_scan", "full_ms")),
+    ("due scan PostgreSQL, index (ms)", ("postgresql", "due_scan", "indexed_ms")),
+    ("due scan PostgreSQL, full scan (ms)", ("postgresql", "due_scan", "full_ms")),
+    ("audit p95 SQLite, stored (ms)", ("sqlite", "audit", "stored", "p95_ms")),
+    ("audit p95 SQLite, ledger (ms)", ("sqlite", "audit", "ledger", "p95_ms")),
+    ("audit p95 PostgreSQL, stored (ms)", ("postgresql", "audit", "stored", "p95_ms")),
+    ("audit p95 PostgreSQL, ledger (ms)", ("postgresql", "audit", "ledger", "p95_ms")),
+    ("CSV export (s)", ("sqlite", "export_csv", "seconds")),
+    ("XLSX export (s)", ("sqlite", "export_xlsx", "seconds")),
+    ("CSV export RSS growth (MB)", ("sqlite", "export_csv", "__growth")),
+    ("XLSX export RSS growth (MB)", ("sqlite", "export_xlsx", "__growth")),
+    ("peak RSS planning SQLite (MB)", ("sqlite", "plan", "peak_rss_mb")),
+    ("peak RSS planning PostgreSQL (MB)", ("postgresql", "plan", "peak_rss_mb")),
+]
+
+
+def growth_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    scales = sorted(r["scales"], key=int)
+    header = ["figure", *[f"{int(s):,} (rows)" for s in scales], "growth per 10× rows", "shape"]
+    out = []
+    for label, path in GROWTH:
+        values: list[float | None] = []
+        for sc in scales:
+            node = r["scales"][sc]
+            if path[-1] == "__growth":
+                e = _get(node, *path[:-1])
+                v = (e["peak_rss_mb"] - e["idle_rss_mb"]) if e and "peak_rss_mb" in e else None
+            else:
+                v = _get(node, *path)
+            values.append(v)
+        rows_at = [_get(r["scales"][sc], "sqlite", "plan", "rows") for sc in scales]
+        cells = [f"{_fmt(v)}" for v in values]
+        steps = []
+        for (a, na), (b, nb) in zip(zip(values, rows_at), list(zip(values, rows_at))[1:]):
+            if a and b and na and nb and a > 0:
+                steps.append(math.log(b / a) / math.log(nb / na))
+        per10 = [f"{(values[i + 1] or 0) / values[i]:.1f}×" for i in range(len(values) - 1) if values[i] and values[i + 1] is not None]
+        shape = "—"
+        if steps:
+            worst = max(steps)
+            shape = "flat" if worst < 0.3 else "sub-linear" if worst < 0.85 else "linear" if worst < 1.15 else f"worse than linear (n^{worst:.2f})"
+        out.append([label, *cells, " → ".join(per10) or "—", shape])
+    return header, out
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def report(r: dict[str, Any], command: str) -> str:
+    env = r["environment"]
+    top = max(r["scales"], key=int)
+    goals = table(["figure", "goal", "measured", "baseline", "ratio", "verdict"], goal_rows(r))
+    gh, gr = growth_rows(r)
+    return f"""# coop benchmark results (issue 7)
+
+- **command**: `{command}` (from a fresh clone; `make bench` installs what it needs)
+- **date**: {r['started']}; whole run {r['wall_s'] / 60:.1f} min
+- **machine**: {env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gb')} GB RAM, Linux {env.get('kernel')}
+- **software**: Python {env.get('python')}, SQLite {env.get('sqlite')}, PostgreSQL {env.get('postgresql')} (127.0.0.1:5432, stock settings), SQLAlchemy {env.get('sqlalchemy')}
+- **data**: synthetic agreements from `bench/synthetic.py` — {r['scales'][top]['agreements']} five-year agreements at the top scale,
+  5 parties each drawn from 600 shared agencies (3,000 departments), 14 clauses (weekly patrols, monthly reports, quarterly/half-yearly
+  exchanges, most owed by every party), planned as of {TODAY}. Before the due scan and the audit, everything due more than 14 days
+  earlier is marked done except one in 100 (stragglers), then the real `sweep` runs.
+
+## Goals (largest scale, {int(top):,} rows requested)
+
+{goals}
+
+## Growth 10k → 100k → 1M
+
+{table(gh, gr)}
+
+## How each figure is measured
+
+- **plan** = exactly what `tasks/plan.py` does, without Prefect: `load_agreement` → `expand` + `check_unique_keys` →
+  `apply_plan` in `session_scope` (one transaction per agreement, ledger event, notice decisions), in a fresh child process.
+- **raw** = the engine's own stored rows, read back and held in memory (not timed), inserted into a fresh database with the same
+  schema, indexes, foreign keys and connection settings: SQLite `executemany` in one transaction / PostgreSQL `COPY` in one
+  transaction. "committing per agreement" is the same raw insert with the engine's transaction boundaries — the part of the
+  gap that the one-transaction-per-agreement rule costs by itself.
+- **naive flow** = a Prefect flow calling one `@task` per occurrence that inserts its row in its own transaction; run on
+  {NAIVE_COUNT:,} rows (after the ephemeral server is up) and **extrapolated linearly** to the full count.
+- **re-plan** = the same pipeline on the unchanged files; "rows written" compares every table's row count, the newest
+  `updated_at` and the ledger head before and after.
+- **due scan** = `{DUE_SQL_DOC}` after today's sweep; the full scan is the same query with
+  `NOT INDEXED` (SQLite) or index scans disabled (`SET LOCAL enable_indexscan/bitmapscan/indexonlyscan = off`, PostgreSQL). Medians of interleaved runs.
+- **audit** = `coop.store.audit.occurrence_states` for one department and one calendar quarter (random cells), both with the
+  stored status and rebuilt from the ledger.
+- **export** = every occurrence through `coop.store.audit.occurrence_states` → `coop.export` (`csv_chunks` / `write_xlsx`,
+  openpyxl write-only) into a file; growth = peak RSS (`getrusage`) − RSS after imports and connecting.
+- **dispatch** = `coop.dispatcher.drain_outbox` over outbox rows addressed to webhooks (`json://`) on a local HTTP sink that
+  answers each request after 50 ms; sequential = `apprise.Apprise().notify` one message after another to the same sink.
+"""
+
+
+DUE_SQL_DOC = "SELECT id, department_id, due_date, status FROM occurrence WHERE status IN ('due', 'overdue')"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10k and 100k only; prints, writes bench/RESULTS-quick.md")
+    parser.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 10000,100000,1000000")
+    args = parser.parse_args()
+    scales = args.scales or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    command = COMMAND_FULL if not args.quick and not args.scales else "python -m bench.run " + " ".join(sys.argv[1:])
+    results = run(scales, args.quick)
+    text = report(results, command)
+    out = ROOT / "bench" / ("RESULTS.md" if command == COMMAND_FULL else "RESULTS-quick.md")
+    out.write_text(text, encoding="utf-8")
+    (ROOT / "bench" / "last-run.json").write_text(json.dumps(results, indent=1, default=str))
+    print()
+    print(text)
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

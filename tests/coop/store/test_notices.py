@@ -1,0 +1,79 @@
+"""Who is told what: reminder rules per agreement and clause, one decision per milestone."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from conftest import FIXTURES
+from sqlalchemy import select
+
+from coop.agreement.loader import parse_agreement
+from coop.calendar import WorkdayCalendar
+from coop.planning import calendar_fingerprint, expand
+from coop.store.notices import batch_notices, record_due_notices
+from coop.store.plans import apply_plan
+from models.db import session_scope
+from models.tables import Notice, Occurrence
+
+CAL = WorkdayCalendar()
+TEXT = (FIXTURES / "notify.yaml").read_text(encoding="utf-8")
+TODAY = dt.date(2026, 3, 20)
+
+
+def plan(url: str, text: str) -> None:
+    loaded = parse_agreement(text, "notify.yaml")
+    with session_scope(url) as s:
+        apply_plan(s, loaded, expand(loaded, CAL, 1000), TODAY, "tester", calendar_fingerprint(CAL))
+
+
+def kinds(url: str) -> dict[str, set[str]]:
+    with session_scope(url) as s:
+        rows = s.execute(select(Occurrence.key, Notice.kind).join(Occurrence, Occurrence.id == Notice.occurrence_id)).all()
+    out: dict[str, set[str]] = {}
+    for key, kind in rows:
+        out.setdefault(key.split("@")[0], set()).add(kind)
+    return out
+
+
+def test_default_rules_tell_about_new_tasks_and_milestones(db_url: str) -> None:
+    plan(db_url, TEXT)
+    with session_scope(db_url) as s:
+        record_due_notices(s, TODAY, CAL)
+    found = kinds(db_url)
+    assert "planned" in found["1.1"] and "planned" in found["1.2"]
+    assert "escalation" in found["1.1"]  # February's training is more than 3 working days overdue
+
+
+def test_agreement_and_clause_rules_override_the_default(db_url: str) -> None:
+    text = TEXT.replace(
+        "programmes:\n", "reminders: {before_workdays: [10], notify_on_plan: false}\nprogrammes:\n"
+    ).replace(
+        "        targets: {suggestions: 20}\n",
+        "        targets: {suggestions: 20}\n        reminders: {before_workdays: [2], escalate_after_workdays: 50}\n",
+    )
+    plan(db_url, text)
+    with session_scope(db_url) as s:
+        record_due_notices(s, TODAY, CAL)
+    found = kinds(db_url)
+    assert "planned" not in found.get("1.1", set()) and "planned" not in found.get("1.2", set())
+    assert "reminder_t10" in found["1.1"]  # 2026-03-31 is 7 working days after 03-20, inside the 10-day reminder
+    assert "escalation" not in found.get("1.2", set())  # clause 1.2 escalates only after 50 working days
+
+
+def test_unknown_reminder_key_is_a_located_error() -> None:
+    import pytest
+
+    from coop.errors import AgreementError
+
+    bad = TEXT.replace("programmes:\n", "reminders: {before_days: [3]}\nprogrammes:\n")
+    with pytest.raises(AgreementError, match=r"notify.yaml:\d+: 'reminders.before_days': unknown key"):
+        parse_agreement(bad, "notify.yaml")
+
+
+def test_batching_twice_renders_each_notice_once(db_url: str) -> None:
+    plan(db_url, TEXT)
+    with session_scope(db_url) as s:
+        record_due_notices(s, TODAY, CAL)
+        first = batch_notices(s, TODAY)
+        second = batch_notices(s, TODAY)
+    assert first.messages > 0 and second.messages == 0 and second.notices == 0

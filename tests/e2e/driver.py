@@ -1,0 +1,172 @@
+"""What the end-to-end tests drive: the Prefect REST API of a running UI stack, and the UI in Chromium.
+
+The browser part does what a coordinator does — navigation by clicking, forms filled through their widgets —
+so a change in how Prefect renders deployments, forms or artifacts shows up here first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Locator, Page, Route, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-output" / "e2e"
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, headless, with everything that talks to Google switched off.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = re.compile(r"^(https?|wss?)://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)")
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+class PrefectApi:
+    """The few REST calls the tests need, against one server (no client settings shared with other tests)."""
+
+    def __init__(self, api_url: str):
+        self.http = httpx.Client(base_url=api_url, timeout=30.0)
+
+    def deployment_id(self, name: str) -> str:
+        response = self.http.get(f"/deployments/name/{name}/{name}")
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    def run(self, name: str, parameters: dict[str, Any], timeout: float = 240.0) -> dict[str, Any]:
+        """Create a run of a deployment (as the UI's Run button does) and wait until it ends."""
+        response = self.http.post(f"/deployments/{self.deployment_id(name)}/create_flow_run", json={"parameters": parameters})
+        response.raise_for_status()
+        return self.wait(str(response.json()["id"]), timeout)
+
+    def wait(self, flow_run_id: str, timeout: float = 240.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.http.get(f"/flow_runs/{flow_run_id}").json()
+            if run["state"]["type"] in TERMINAL:
+                return dict(run)
+            time.sleep(1)
+        raise AssertionError(f"flow run {flow_run_id} still {run['state']['type']} after {timeout:.0f}s")
+
+    def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
+        response = self.http.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
+        response.raise_for_status()
+        return list(response.json())
+
+    def logs(self, flow_run_id: str) -> list[str]:
+        response = self.http.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"})
+        response.raise_for_status()
+        return [entry["message"] for entry in response.json()]
+
+    def workers(self, pool: str) -> list[dict[str, Any]]:
+        response = self.http.post(f"/work_pools/{pool}/workers/filter", json={})
+        response.raise_for_status()
+        return list(response.json())
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@dataclass
+class Coordinator:
+    """A person at the Prefect UI: clicks, fills forms, reads pages; every request stays on this machine."""
+
+    page: Page
+    ui_url: str
+    blocked: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.page.set_default_timeout(30_000)
+        self.page.context.route("**/*", self._only_loopback)
+
+    def _only_loopback(self, route: Route) -> None:
+        url = route.request.url
+        if LOOPBACK.match(url) or url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def screenshot(self, name: str, page: Page | None = None) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        (page or self.page).screenshot(path=str(path), full_page=True)
+        return path
+
+    def open_home(self) -> None:
+        self.page.goto(self.ui_url)
+        self.nav("Dashboard").wait_for()
+
+    def nav(self, item: str) -> Locator:
+        """The sidebar's entries (links rendered with role=button)."""
+        return self.page.locator("a.p-context-nav-item", has_text=re.compile(rf"^\s*{re.escape(item)}\s*$")).first
+
+    def open_deployment(self, name: str) -> None:
+        self.nav("Deployments").click()
+        self.page.locator("a[href*='/deployments/deployment/']", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).first.click()
+        self.page.get_by_role("button", name="Run", exact=True).wait_for()
+
+    def open_run_form(self) -> None:
+        self.page.get_by_role("button", name="Run", exact=True).click()
+        self.page.get_by_text("Custom run", exact=True).click()
+        self.page.get_by_role("button", name="Submit").wait_for()
+
+    def parameter(self, name: str) -> Locator:
+        return self.page.locator(".schema-form-property", has=self.page.locator(".schema-form-property__label", has_text=re.compile(rf"^{re.escape(name)}\b"))).first
+
+    def choose(self, parameter: str, value: str) -> None:
+        """Pick one of a parameter's choices in its drop-down (it opens on ArrowDown, then filters as one types)."""
+        control = self.parameter(parameter).locator("button.p-select-button__control")
+        control.click()
+        option = self.page.get_by_text(value, exact=True)
+        if not option.first.is_visible():
+            control.press("ArrowDown")
+        search = self.page.get_by_placeholder("Search")
+        if search.count():
+            search.first.fill(Path(value).name)
+        self.page.locator(".p-select-option", has_text=value).first.click()
+        expect(control).to_have_text(value)
+
+    def run_name(self) -> str:
+        return self.page.locator("input").first.input_value()
+
+    def submit_and_open_run(self) -> str:
+        """Submit the form, then open the new run from the deployment's run list; returns its flow run id."""
+        name = self.run_name()
+        self.page.get_by_role("button", name="Submit").click()
+        self.page.wait_for_url(re.compile(r".*/deployments/deployment/[^/?]+(\?.*)?$"))
+        self.page.get_by_role("link", name=name, exact=True).first.click()
+        self.page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"))
+        return self.page.url.split("/runs/flow-run/")[1][:36]
+
+    def wait_for_state(self, states: set[str], timeout: float = 240.0) -> str:
+        """The run page refreshes itself; read its state badge until the run has ended."""
+        badge = self.page.locator(".state-badge").first
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = badge.inner_text().strip() if badge.count() else ""
+            if text in states:
+                return text
+            time.sleep(1)
+        raise AssertionError(f"run still '{text}' after {timeout:.0f}s")
+
+    def tab(self, name: str) -> None:
+        self.page.locator("[role=tablist] .p-tab", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).first.click()
+
+    def table_after(self, heading: str) -> list[list[str]]:
+        """Body rows of the first table after a rendered Markdown heading, as cell texts."""
+        table = self.page.locator(f"xpath=//*[self::h1 or self::h2 or self::h3][contains(., '{heading}')]/following::table[1]")
+        table.wait_for()
+        rows = table.locator("tbody tr")
+        return [[c.strip() for c in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]
