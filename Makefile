@@ -22,6 +22,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/coop demo
 
+## The department report form and the JSON API (OpenAPI at /docs) on http://127.0.0.1:8000; Ctrl-C stops.
+.PHONY: serve
+serve: $(STAMP)
+	$(BIN)/coop serve --host 127.0.0.1 --port $(or $(PORT),8000)
+
+## Benchmarks for issue 7 (under 10 minutes; needs the local PostgreSQL like `make test`): prints the
+## table of ratios and writes bench/RESULTS.md. `make bench BENCH_ARGS=--quick` is a 10k/100k smoke run.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 ## Install everything the tests need, then run the whole suite (SQLite and the local PostgreSQL).
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
@@ -29,7 +40,7 @@ test: $(STAMP) browser
 ## Debian's Chromium for the browser tests (Playwright cannot download browsers here), and a CJK font for screenshots.
 .PHONY: browser
 browser:
-	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+	command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-wqy-microhei)
 
 ## Coordinators' Prefect UI: server on .coop/prefect, every deployment in prefect.yaml, a worker; prints the URL. Ctrl-C stops.
 .PHONY: ui

@@ -98,7 +98,7 @@ def copy_parents(source_url: str, target_url: str) -> None:
                 with dst.cursor().copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as sink:
                     for row in rows:
                         sink.write_row([psycopg.types.json.Json(v) if isinstance(v, (dict, list)) else v for v in row])
-                if "id" in cols:
+                if table != "agreement":  # serial ids; agreement ids are text
                     dst.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
                 dst.commit()
     finally:

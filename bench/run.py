@@ -23,9 +23,10 @@ from typing import Any
 
 from bench.databases import Databases
 from bench.synthetic import write_agreements
+from coop.clock import today_in_shanghai
 
 ROOT = Path(__file__).resolve().parents[1]
-TODAY = "2026-06-01"  # terms run 2023–2031, so a plan lands in the middle of most of them
+TODAY = today_in_shanghai().isoformat()  # terms run 2023–2031; audits rebuild "today" from ledger events stamped now
 NAIVE_COUNT = 1000
 COMMAND_FULL = "make bench"
 
@@ -49,12 +50,16 @@ class Bench:
 
     def child(self, name: str, **args: Any) -> dict[str, Any]:
         """Run bench.measures.<name>(**args) in a new interpreter; returns its dict (or {'error': ...})."""
-        started = time.perf_counter()
         print(f"  · {name} {_short(args)} …", end="", flush=True)
+        result = self.collect(self.start(name, **args))
+        print(f" {result.get('child_s', 0):.1f}s" if "error" not in result else f" failed (see {self.log})")
+        return result
+
+    def start(self, name: str, **args: Any) -> tuple[subprocess.Popen[str], float]:
         with open(self.log, "a") as log:
             log.write(f"\n=== {name} {json.dumps(args)}\n")
             log.flush()
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.child", name, json.dumps(args)],
                 cwd=ROOT,
                 env=self.env,
@@ -62,12 +67,16 @@ class Bench:
                 stderr=log,
                 text=True,
             )
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH-RESULT ")]
+        return proc, time.perf_counter()
+
+    def collect(self, running: tuple[subprocess.Popen[str], float]) -> dict[str, Any]:
+        proc, started = running
+        out, _ = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("BENCH-RESULT ")]
         if proc.returncode != 0 or not lines:
-            print(f" failed (see {self.log})")
             return {"error": f"exit {proc.returncode}; see log"}
         result: dict[str, Any] = json.loads(lines[-1].removeprefix("BENCH-RESULT "))
-        print(f" {time.perf_counter() - started:.1f}s")
+        result["child_s"] = time.perf_counter() - started
         return result
 
 
@@ -84,6 +93,7 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
     results["environment"] = bench.child("environment")
     top = max(scales)
     wall = time.perf_counter()
+    background_xlsx: tuple[subprocess.Popen[str], float] | None = None
     try:
         for scale in scales:
             print(f"scale {scale:,}")
@@ -101,19 +111,35 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                 b["replan"] = bench.child("replan", url=engine_url, directory=str(directory), today=TODAY)
                 b["history"] = bench.child("history", url=engine_url, today=TODAY, stragglers=100)
                 b["due_scan"] = bench.child("due_scan", url=engine_url, repeats=5 if scale == top else 9)
-                b["audit"] = bench.child("audit", url=engine_url, today=TODAY, cells=100 if quick else 200, budget_s=30 if scale == top else 10)
+                b["audit"] = bench.child("audit", url=engine_url, today=TODAY, cells=100 if quick else 200, budget_s=15 if scale == top else 8)
                 if backend == "sqlite":
                     b["export_csv"] = bench.child("export", url=engine_url, today=TODAY, fmt="csv")
-                    b["export_xlsx"] = bench.child("export", url=engine_url, today=TODAY, fmt="xlsx")
-                if scale == top and backend == "sqlite":
+                    if scale == top:
+                        # openpyxl needs ~150 µs a row: the 1M-row XLSX (a memory figure, not a speed goal) runs
+                        # beside the PostgreSQL block so the whole bench stays under 10 minutes.
+                        xlsx_file = workdir / "export-source.db"
+                        for suffix in ("", "-wal", "-shm"):
+                            if Path(f"{engine_url[len('sqlite:///'):]}{suffix}").exists():
+                                shutil.copy(f"{engine_url[len('sqlite:///'):]}{suffix}", f"{xlsx_file}{suffix}")
+                        print("  · export fmt=xlsx (background, beside the PostgreSQL block)")
+                        background_xlsx = bench.start("export", url=f"sqlite:///{xlsx_file}", today=TODAY, fmt="xlsx")
+                    else:
+                        b["export_xlsx"] = bench.child("export", url=engine_url, today=TODAY, fmt="xlsx")
+                if scale == min(scales) and backend == "sqlite":
+                    # Prefect figures at the smallest scale: the naive flow is extrapolated from 1,000 rows anyway,
+                    # and our own flow costs ~3 s per 5,000-row agreement in Prefect bookkeeping (see RESULTS.md).
                     naive_url = bench.dbs.fresh(backend, "naive")
-                    b["naive"] = bench.child("naive_flow", url=naive_url, source_url=engine_url, count=NAIVE_COUNT)
+                    results["naive"] = bench.child("naive_flow", url=naive_url, source_url=engine_url, count=NAIVE_COUNT)
                     flow_url = bench.dbs.fresh(backend, "flow")
-                    b["prefect_flow"] = bench.child("prefect_flow", url=flow_url, directory=str(directory), today=TODAY)
+                    results["prefect_flow"] = bench.child("prefect_flow", url=flow_url, directory=str(directory), today=TODAY)
                 per[backend] = b
                 bench.dbs.drop_all()
-                for f in workdir.glob("*.db*"):
+                for f in workdir.glob("*_*.db*"):
                     f.unlink()
+            if background_xlsx is not None:
+                per["sqlite"]["export_xlsx"] = bench.collect(background_xlsx)
+                print(f"  · export fmt=xlsx (background) done, {per['sqlite']['export_xlsx'].get('child_s', 0):.1f}s")
+                background_xlsx = None
             results["scales"][str(scale)] = per
         results["dispatch"] = bench.child("dispatch", url=bench.dbs.fresh("sqlite", "dispatch"), messages=1000 if quick else 3000, sequential=100)
     finally:
@@ -175,21 +201,30 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
                 _verdict(x <= 2 if x else None),
             ]
         )
-        if backend == "sqlite":
-            naive = _get(s, backend, "naive")
-            flow = _get(s, backend, "prefect_flow")
-            if naive and n:
-                extrapolated = naive["seconds"] / naive["rows"] * n
-                x_engine = ratio(extrapolated, _get(p, "seconds"))
-                x_flow = ratio(extrapolated, _get(flow, "seconds"))
+        naive, flow = r.get("naive"), r.get("prefect_flow")
+        if backend == "sqlite" and naive and "seconds" in naive and n:
+            per_row = naive["seconds"] / naive["rows"]
+            x_engine = ratio(per_row * n, _get(p, "seconds"))
+            rows.append(
+                [
+                    f"same {_fmt(n)} vs naive flow, one Prefect task per occurrence",
+                    "≥ 100× faster",
+                    f"engine {_fmt(_get(p, 'seconds'), ' s')}",
+                    f"{_fmt(per_row * n, ' s')} — measured {_fmt(naive['seconds'], ' s')} on {naive['rows']:,} rows, **extrapolated linearly** ×{n / naive['rows']:,.0f}",
+                    _fmt(x_engine, "×"),
+                    _verdict(x_engine >= 100 if x_engine else None),
+                ]
+            )
+            if flow and "seconds" in flow:
+                x_flow = ratio(per_row * flow["rows"], flow["seconds"])
                 rows.append(
                     [
-                        f"same {_fmt(n)} vs naive flow, one Prefect task per occurrence",
+                        f"our real `plan-all-agreements` Prefect flow vs the naive flow ({_fmt(flow['rows'])} rows, smallest scale)",
                         "≥ 100× faster",
-                        f"engine {_fmt(_get(p, 'seconds'), ' s')}; our plan-all-agreements Prefect flow {_fmt(_get(flow, 'seconds'), ' s')}",
-                        f"{_fmt(extrapolated, ' s')} — measured {_fmt(naive['seconds'], ' s')} on {naive['rows']:,} rows, **extrapolated linearly** ×{n / naive['rows']:,.0f}",
-                        f"{_fmt(x_flow, '×')} (flow) / {_fmt(x_engine, '×')} (engine)",
-                        _verdict(min(x_flow or 0, x_engine or 0) >= 100 if x_flow and x_engine else None),
+                        f"{_fmt(flow['seconds'], ' s')} ({_fmt(flow['seconds'] / flow['rows'] * 1e6, ' µs')}/row)",
+                        f"{_fmt(per_row * flow['rows'], ' s')} naive, **extrapolated linearly** from {naive['rows']:,} rows",
+                        _fmt(x_flow, "×"),
+                        _verdict(x_flow >= 100 if x_flow else None),
                     ]
                 )
     for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
@@ -320,7 +355,7 @@ def growth_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         cells = [f"{_fmt(v)}" for v in values]
         steps = []
         for (a, na), (b, nb) in zip(zip(values, rows_at), list(zip(values, rows_at))[1:]):
-            if a and b and na and nb and a > 0:
+            if a and b and na and nb and a > 0 and nb != na:
                 steps.append(math.log(b / a) / math.log(nb / na))
         per10 = [f"{(values[i + 1] or 0) / values[i]:.1f}×" for i in range(len(values) - 1) if values[i] and values[i + 1] is not None]
         shape = "—"
@@ -379,9 +414,17 @@ def report(r: dict[str, Any], command: str) -> str:
   stored status and rebuilt from the ledger.
 - **export** = every occurrence through `coop.store.audit.occurrence_states` → `coop.export` (`csv_chunks` / `write_xlsx`,
   openpyxl write-only) into a file; growth = peak RSS (`getrusage`) − RSS after imports and connecting.
-- **dispatch** = `coop.dispatcher.drain_outbox` over outbox rows addressed to webhooks (`json://`) on a local HTTP sink that
-  answers each request after 50 ms; sequential = `apprise.Apprise().notify` one message after another to the same sink.
-"""
+- **dispatch** = `coop.dispatcher.drain_outbox` (default settings: {_get(r, 'dispatch', 'concurrency') or '?'} in flight) over outbox
+  rows for one WeCom-protocol robot per department, served by a local HTTP endpoint (`bench/webhook_sink.py`, its own process)
+  that answers each request after 50 ms; sequential = `apprise.Apprise().notify` (the registered `coopwecom://` schema) one
+  message after another to the same endpoint.
+{_analysis()}"""
+
+
+def _analysis() -> str:
+    """Hand-written reading of the numbers (bench/ANALYSIS.md), kept next to the generated tables."""
+    path = ROOT / "bench" / "ANALYSIS.md"
+    return "\n" + path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 DUE_SQL_DOC = "SELECT id, department_id, due_date, status FROM occurrence WHERE status IN ('due', 'overdue')"
@@ -391,14 +434,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 100k only; prints, writes bench/RESULTS-quick.md")
     parser.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 10000,100000,1000000")
+    parser.add_argument("--report-only", action="store_true", help="re-render RESULTS.md from bench/last-run.json (no measuring)")
     args = parser.parse_args()
+    if args.report_only:
+        saved = json.loads((ROOT / "bench" / "last-run.json").read_text())
+        command = saved.get("command") or (COMMAND_FULL if "1000000" in saved["scales"] else "python -m bench.run")
+        out = ROOT / "bench" / ("RESULTS.md" if command == COMMAND_FULL else "RESULTS-quick.md")
+        out.write_text(report(saved, command), encoding="utf-8")
+        print(f"re-rendered {out.relative_to(ROOT)} from the run of {saved['started']}")
+        return
     scales = args.scales or ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     command = COMMAND_FULL if not args.quick and not args.scales else "python -m bench.run " + " ".join(sys.argv[1:])
     results = run(scales, args.quick)
+    results["command"] = command
+    full = command == COMMAND_FULL
+    (ROOT / "bench" / ("last-run.json" if full else "last-run-quick.json")).write_text(json.dumps(results, indent=1, default=str))
     text = report(results, command)
-    out = ROOT / "bench" / ("RESULTS.md" if command == COMMAND_FULL else "RESULTS-quick.md")
+    out = ROOT / "bench" / ("RESULTS.md" if full else "RESULTS-quick.md")
     out.write_text(text, encoding="utf-8")
-    (ROOT / "bench" / "last-run.json").write_text(json.dumps(results, indent=1, default=str))
     print()
     print(text)
     print(f"written to {out.relative_to(ROOT)}")

@@ -17,7 +17,12 @@ from coop.planning import PlannedOccurrence
 from coop.store.occurrences import CompletionReport, SweepResult
 from coop.store.plans import PlanResult
 from coop.store.status import AgreementSummary, OccurrenceDetail
-from coop.summary import STATUS_LABELS, chinese_date, plan_result_markdown, summary_markdown
+from coop.summary import (
+    STATUS_LABELS,
+    chinese_date,
+    plan_result_markdown,
+    summary_markdown,
+)
 
 PLAN_INDEX_KEY = "plan-all-agreements"
 OVERDUE_KEY = "overdue-list"
@@ -93,8 +98,10 @@ def plan_markdown(result: PlanResult, title: str, counts: Sequence[PlannedCount]
             plan_result_markdown(result, title),
             planned_counts_markdown(counts),
             summary_markdown(summaries),
-            f"相关：[全部协议计划结果]({artifact_link(PLAN_INDEX_KEY)}) · [逾期清单]({artifact_link(OVERDUE_KEY)}) · "
-            f"[完成情况登记]({artifact_link(completion_key(result.agreement_id))})",
+            (
+                f"相关：[全部协议计划结果]({artifact_link(PLAN_INDEX_KEY)}) · [逾期清单]({artifact_link(OVERDUE_KEY)}) · "
+                f"[完成情况登记]({artifact_link(completion_key(result.agreement_id))})"
+            ),
             "",
         ]
     )
@@ -135,6 +142,7 @@ def plan_index_markdown(day: dt.date, runs: Sequence[PlanRun]) -> str:
 
 
 def sweep_markdown(day: dt.date, result: SweepResult, total_overdue: int, overdue: Sequence[OccurrenceDetail]) -> str:
+    """Counts of this sweep, then the overdue list grouped by agreement, each linked to its plan reports."""
     lines = [
         f"# 每日状态更新（基准日 {chinese_date(day)}）",
         "",
@@ -145,19 +153,25 @@ def sweep_markdown(day: dt.date, result: SweepResult, total_overdue: int, overdu
     ]
     if not overdue:
         return "\n".join([*lines, "目前没有逾期任务。", ""])
-    lines += [
-        "| 任务编号 | 协议 | 条款 | 任务 | 责任单位 | 截止日期 | 逾期天数 |",
-        "|---:|---|---|---|---|---|---:|",
-    ]
+    by_agreement: dict[tuple[str, str], list[OccurrenceDetail]] = {}
     for item in overdue:
-        lines.append(
-            f"| {item.occurrence_id} | [{_cell(item.agreement_title)}]({artifact_link(plan_key(item.agreement_id))}) | "
-            f"第{_cell(item.clause)}条 | {_cell(item.clause_title)} | {_cell(department_label(item.party, item.department))} | "
-            f"{chinese_date(item.due_date)} | {(day - item.due_date).days} |"
-        )
+        by_agreement.setdefault((item.agreement_id, item.agreement_title), []).append(item)
+    for (agreement_id, title), items in by_agreement.items():
+        lines += [
+            f"### [{_cell(title)}]({artifact_link(plan_key(agreement_id))})（{len(items)} 项）",
+            "",
+            "| 任务编号 | 条款 | 任务 | 责任单位 | 截止日期 | 逾期天数 |",
+            "|---:|---|---|---|---|---:|",
+        ]
+        lines += [
+            f"| {i.occurrence_id} | 第{_cell(i.clause)}条 | {_cell(i.clause_title)} | "
+            f"{_cell(department_label(i.party, i.department))} | {chinese_date(i.due_date)} | {(day - i.due_date).days} |"
+            for i in items
+        ]
+        lines.append("")
     if total_overdue > len(overdue):
-        lines += ["", f"另有 {total_overdue - len(overdue)} 项逾期任务未列出（按截止日期排序，仅列前 {len(overdue)} 项）。"]
-    lines += ["", "责任单位完成后，可用部署 **record-completion** 登记完成情况。", ""]
+        lines += [f"另有 {total_overdue - len(overdue)} 项逾期任务未列出（按截止日期排序，仅列前 {len(overdue)} 项）。", ""]
+    lines += ["责任单位完成后，可用部署 **record-completion** 登记完成情况（任务编号见上表）。", ""]
     return "\n".join(lines)
 
 

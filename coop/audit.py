@@ -169,6 +169,7 @@ class AuditSummary:
 
 def summarise_states(states: Iterable[Any], as_of: dt.date, by: GroupBy = "agreement", overdue_limit: int = 200) -> AuditSummary:
     """One pass over a stream of states: group rates, the oldest overdue items (bounded), target progress."""
+    overdue_limit = max(0, overdue_limit)
     groups: dict[str, Rates] = {}
     overall = Rates("合计")
     overdue_heap: list[tuple[int, int, OverdueItem]] = []
@@ -263,7 +264,8 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
         lines += ["| 协议 | 条款 | 任务 | 指标 | 已报告 | 目标 | 完成比例 |", "|---|---|---|---|---:|---:|---:|"]
         for p in summary.progress:
             lines.append(
-                f"| {p.agreement_id} | 第{p.clause}条 | {p.clause_title} | {p.metric} | {p.reported:,} | {p.target:,} | {percent(p.ratio)} |"
+                f"| {p.agreement_id} | 第{p.clause}条 | {p.clause_title} | {METRIC_LABELS.get(p.metric, p.metric)} | {p.reported:,} | "
+                f"{p.target:,} | {percent(p.ratio)} |"
             )
     else:
         lines.append("所选范围内的条款没有量化指标。")

@@ -183,10 +183,13 @@ def done(
 
 
 def _parse_metrics(items: list[str]) -> dict[str, int]:
+    """`name=123` pairs; anything else (no name, '²', '--5', '1e3') is a clear error, never a traceback."""
     metrics: dict[str, int] = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not value.strip().lstrip("-").isdigit():
+        number = value.strip().removeprefix("-")
+        # isdecimal, not isdigit: '²' is a digit that int() refuses; full-width '１２' is accepted as 12.
+        if not sep or not name.strip() or not number.isdecimal():
             raise CoopError(f"指标应写作 name=整数，例如 resident_questionnaires=1200（收到 '{item}'）")
         metrics[name.strip()] = int(value)
     return metrics
@@ -199,6 +202,62 @@ def sweep(today: TodayOpt = None) -> None:
 
     result = _run(sweep_overdue, today=_day(today))
     console.print(f"{result.became_due} 项进入办理期，{result.became_overdue} 项逾期")
+
+
+outbox_app = typer.Typer(help="通知发件箱 outbox：查看、重新投递死信", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+OUTBOX_STATUS_LABELS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "死信"}
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[str, typer.Option(help="pending / sending / sent / dead / all")] = "dead",
+    limit: Annotated[int, typer.Option(help="最多列出几条")] = 100,
+) -> None:
+    """各状态消息数，以及某一状态的消息（默认死信） — list outbox messages."""
+    from coop.migrate import upgrade
+    from coop.store.outbox import list_messages, status_counts
+    from models.db import session_scope
+
+    with _user_errors():
+        if status != "all" and status not in OUTBOX_STATUS_LABELS:
+            raise CoopError(f"--status 只能是 pending / sending / sent / dead / all（收到 '{status}'）")
+        upgrade()
+        with session_scope() as session:
+            counts = status_counts(session)
+            rows = list_messages(session, None if status == "all" else status, max(0, limit))
+    console.print("，".join(f"{OUTBOX_STATUS_LABELS[k]} {counts.get(k, 0)}" for k in OUTBOX_STATUS_LABELS), highlight=False)
+    table = Table(title=f"发件箱消息（{'全部' if status == 'all' else OUTBOX_STATUS_LABELS[status]}，最新在前）")
+    for col in ("编号", "状态", "渠道", "收件部门", "主题", "尝试次数", "最后错误"):
+        table.add_column(col)
+    for r in rows:
+        who = r.recipient + ("" if r.recipient_role == "department" else f"（{r.recipient_role}）")
+        table.add_row(
+            str(r.id), OUTBOX_STATUS_LABELS.get(r.status, r.status), r.channel, who, r.subject, str(r.attempts), (r.last_error or "—")[:200]
+        )
+    console.print(table)
+
+
+@outbox_app.command("requeue")
+def outbox_requeue(
+    message_id: Annotated[list[int] | None, typer.Option("--id", help="死信编号，可重复；不给则重新投递全部死信")] = None,
+) -> None:
+    """把死信重新放回发件箱（记入台账），下次投递时发送 — re-queue dead letters."""
+    from coop.migrate import upgrade
+    from coop.settings import get_settings
+    from coop.store.outbox import requeue_dead
+    from models.db import session_scope
+    from models.tables import utcnow
+
+    with _user_errors():
+        upgrade()
+        with session_scope() as session:
+            count = requeue_dead(session, message_id or None, utcnow(), get_settings().actor)
+        if message_id and count == 0:
+            raise CoopError(f"编号 {', '.join(map(str, sorted(set(message_id))))} 都不是死信 (no dead letter with these ids)")
+        if message_id and count < len(set(message_id)):
+            err.print(f"[yellow]注意[/]：{len(set(message_id)) - count} 个编号不是死信，未处理", highlight=False)
+    console.print(f"[green]✓[/] 已重新排队 {count} 条死信（台账已记录）；运行 coop notify 投递", highlight=False)
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,10 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError
 
 from coop.notify.channels import Channel, resolve_channel
 from coop.notify.dispatch import Outgoing, deliver_each
@@ -17,6 +20,8 @@ from coop.settings import Settings, get_settings
 from coop.store.outbox import Claimed, Settled, claim, next_retry_at, settle
 from models.db import session_scope
 from models.tables import utcnow
+
+SETTLE_TRIES = 3
 
 
 def worker_name() -> str:
@@ -76,7 +81,12 @@ def drain_outbox(
 def _deliver_and_settle(
     database_url: str | None, worker: str, batch: list[Claimed], cfg: Settings, resolve: Callable[[str], Channel]
 ) -> list[Settled]:
-    return asyncio.run(_deliver_and_settle_async(database_url, worker, batch, cfg, resolve))
+    async def main() -> list[Settled]:
+        # apprise is synchronous: give it as many threads as deliveries may be in flight (the default pool has ~6).
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=cfg.notify_concurrency + 2))
+        return await _deliver_and_settle_async(database_url, worker, batch, cfg, resolve)
+
+    return asyncio.run(main())
 
 
 async def _deliver_and_settle_async(
@@ -85,17 +95,27 @@ async def _deliver_and_settle_async(
     """Record results in small groups as they arrive: a crash can then resend at most what was in flight."""
     by_id = {m.id: m for m in batch}
     outgoing = [Outgoing(m.id, m.dedup_key, m.channel, m.subject, m.body) for m in batch]
-    group = max(1, cfg.notify_concurrency // 4)
+    group = cfg.notify_concurrency  # unrecorded-but-sent messages stay bounded by one group plus those in flight
     settled: list[Settled] = []
     waiting: list[tuple[Claimed, DeliveryResult, str, int]] = []
 
     def record(chunk: list[tuple[Claimed, DeliveryResult, str, int]]) -> list[Settled]:
-        with session_scope(database_url) as session:
-            return settle(
-                session, worker, chunk, utcnow(), cfg.notify_max_attempts, cfg.notify_backoff_seconds, cfg.notify_backoff_max_seconds
-            )
+        # These messages have already gone out: if the database connection drops, record them on a
+        # fresh one rather than die and let their leases run out, which would send them all again.
+        tries = 1
+        while True:
+            try:
+                with session_scope(database_url) as session:
+                    return settle(
+                        session, worker, chunk, utcnow(), cfg.notify_max_attempts, cfg.notify_backoff_seconds, cfg.notify_backoff_max_seconds
+                    )
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or tries >= SETTLE_TRIES:
+                    raise
+                time.sleep(0.2 * tries)
+                tries += 1
 
-    async for d in deliver_each(outgoing, resolve, cfg.notify_concurrency, cfg.notify_rate_per_minute):
+    async for d in deliver_each(outgoing, resolve, cfg.notify_concurrency, cfg.notify_rate_per_minute, cfg.notify_timeout_seconds):
         waiting.append((by_id[d.id], d.result, d.channel_kind, d.duration_ms))
         if len(waiting) >= group:
             settled += await asyncio.to_thread(record, waiting)

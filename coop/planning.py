@@ -69,6 +69,9 @@ def expand(loaded: LoadedAgreement, calendar: WorkdayCalendar, limit: int) -> li
                 dates = nominal_dates(rec, term, limit)
             except ValueError as exc:
                 raise loaded.problem(clause.id, f"'recurrence': {exc}") from None
+            if not dates:
+                # e.g. BYMONTH=2;BYMONTHDAY=30, or a year-end date in a short term: the clause would never be tracked.
+                raise loaded.problem(clause.id, f"'recurrence' yields no date within the term {term.start} – {term.end}; check the rule")
             owners = _owners(clause, agreement.parties)
             suffixed = [(party, department, f"/{party}" if len(owners) > 1 else "") for party, department in owners]
             targets = dict(clause.targets)

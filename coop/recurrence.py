@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import calendar as _cal
 import datetime as dt
+import math
 from collections.abc import Iterator
 from itertools import islice
 
-from dateutil.rrule import DAILY, rrule, rrulestr
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
 from coop.agreement.schema import Recurrence, Term
 
 _PERIOD_MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
 _FORBIDDEN_FREQ = ("SECONDLY", "MINUTELY", "HOURLY")
+# The Gregorian calendar repeats exactly every 400 years (146 097 days, a whole number of weeks):
+# how many of each rule period one such cycle holds.
+_CYCLE_YEARS = 400
+_PERIODS_PER_CYCLE = {YEARLY: 400, MONTHLY: 4800, WEEKLY: 20871, DAILY: 146097}
 
 
 class TooManyOccurrences(ValueError):
@@ -31,6 +36,8 @@ def parse_rrule(rule: str, start: dt.date) -> rrule:
         raise ValueError(f"not a valid RRULE ({exc})") from None
     if not isinstance(parsed, rrule):
         raise ValueError("give a single RRULE")
+    if parsed._interval < 1:
+        raise ValueError("INTERVAL must be at least 1")
     return parsed
 
 
@@ -56,10 +63,32 @@ def nominal_dates(rec: Recurrence, term: Term, limit: int) -> list[dt.date]:
 
 
 def _until(rule: rrule, until: dt.datetime) -> Iterator[dt.date]:
+    """Dates of `rule` up to `until`.
+
+    dateutil looks for a rule's next date until the year 9999 before it gives up, so a rule that can
+    never match (30 February) takes seconds per clause. The rule is evaluated whole 400-year cycles
+    later instead — the same dates, shifted — so that search ends a few centuries after the term.
+    """
+    years = _fast_forward(rule, until.year)
+    if years:
+        moved: dict[str, dt.datetime] = {"dtstart": rule._dtstart.replace(year=rule._dtstart.year + years)}  # type: ignore[union-attr]
+        if rule._until is not None:
+            moved["until"] = min(rule._until, until).replace(year=min(rule._until, until).year + years)
+        rule, until = rule.replace(**moved), until.replace(year=until.year + years)
     for moment in rule:
         if moment > until:
             return
-        yield moment.date()
+        yield moment.date().replace(year=moment.year - years)
+
+
+def _fast_forward(rule: rrule, last_year: int) -> int:
+    """Years (a multiple of 400 that keeps a whole number of the rule's intervals) to move the rule by."""
+    if rule._byeaster or rule._freq not in _PERIODS_PER_CYCLE:  # Easter does not repeat every 400 years
+        return 0
+    per_cycle = _PERIODS_PER_CYCLE[rule._freq]
+    step = rule._interval // math.gcd(rule._interval, per_cycle)  # cycles that hold whole intervals
+    room = (dt.MAXYEAR - 1 - last_year) // _CYCLE_YEARS
+    return room // step * step * _CYCLE_YEARS
 
 
 def _period_ends(every: str, day: int | None, term: Term) -> Iterator[dt.date]:

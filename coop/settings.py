@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     notify_backoff_seconds: float = Field(default=5.0, ge=0, description="first retry delay; doubles per attempt")
     notify_backoff_max_seconds: float = Field(default=900.0, ge=0)
     notify_concurrency: int = Field(default=16, ge=1, le=512, description="deliveries in flight at once")
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="one delivery request, start to finish")
     notify_lease_seconds: float = Field(default=300.0, gt=0, description="a claimed message returns to the queue after this")
     notify_wait_seconds: float = Field(default=120.0, ge=0, description="how long one dispatch run waits for due retries")
     notify_rate_per_minute: dict[str, int] = Field(

@@ -37,13 +37,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def prefect_env(
-    home: Path, api_url: str, extra: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def prefect_env(home: Path, api_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for every Prefect process of one stack: its own home, its server, no telemetry."""
-    env = dict(os.environ if base is None else base)
-    # The PREFECT_API_KEY / profile of whoever runs this must not redirect the stack elsewhere.
-    env.pop("PREFECT_PROFILE", None)
+    env = dict(os.environ)
+    # A Prefect Cloud profile or key of whoever runs this must neither redirect the stack nor reach it.
+    for name in ("PREFECT_PROFILE", "PREFECT_API_KEY"):
+        env.pop(name, None)
     env.update(
         {
             "PREFECT_HOME": str(home),
@@ -77,7 +76,6 @@ class UiStack:
     host: str = "127.0.0.1"
     extra_env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
-    logs: Path | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _files: list[IO[bytes]] = field(default_factory=list)
 
@@ -95,7 +93,7 @@ class UiStack:
 
     @property
     def log_dir(self) -> Path:
-        return self.logs or self.home / "logs"
+        return self.home / "logs"
 
     def start(self) -> UiStack:
         """Server → healthy → work pool → deployments → workers; stops what it started if a step fails."""
@@ -130,8 +128,9 @@ class UiStack:
         raise StackError(f"Prefect server not healthy after {timeout:.0f}s; see {self.log_dir / 'server.log'}")
 
     def register_deployments(self) -> None:
-        """Create the process work pool (idempotent) and apply every deployment in prefect.yaml."""
-        self._run("work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"))
+        """Create the process work pool unless it exists (keeping its settings), then apply every deployment in prefect.yaml."""
+        if httpx.get(f"{self.api_url}/work_pools/{WORK_POOL}", timeout=10.0).status_code == 404:
+            self._run("work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process"))
         self._run("deploy", prefect_command("--no-prompt", "deploy", "--all"))
 
     def start_worker(self, name: str) -> None:
@@ -139,13 +138,12 @@ class UiStack:
         self._spawn(name, command)
 
     def stop(self) -> None:
-        """Workers first, then the server; SIGTERM is what both handle gracefully."""
+        """Workers first, while the server can still hear them sign off, then the server; SIGTERM is their stop."""
         for proc in reversed(self.processes):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in reversed(self.processes):
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -176,7 +174,9 @@ class UiStack:
     def _run(self, name: str, command: list[str]) -> None:
         path = self.log_dir / f"{name}.log"
         with open(path, "ab") as log:
-            done = subprocess.run(command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+            )
         if done.returncode != 0:
             tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise StackError(f"`{' '.join(command[2:])}` failed ({done.returncode}); {path}:\n{tail}")
@@ -198,12 +198,17 @@ def main(argv: list[str] | None = None) -> int:
 
     home = Path(os.environ.get("PREFECT_HOME") or PROJECT_DIR / ".coop" / "prefect").expanduser().resolve()
     stack = UiStack(home=home, port=args.port, host=args.host, workers=args.workers)
+    # Ctrl-C and SIGTERM both stop everything we started, also when the caller's shell ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"正在启动 Prefect 服务（数据在 {home}，首次启动需初始化数据库，约一两分钟）……", flush=True)
     try:
         stack.start()
     except StackError as exc:
         print(f"错误: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     print(
         "\n协作通 Prefect 界面已就绪 (coop UI is up):\n"
         f"  界面 UI:         {stack.ui_url}\n"
@@ -212,25 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         "按 Ctrl-C 停止 (Ctrl-C stops the server and the worker).",
         flush=True,
     )
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop and stack.alive():
+        while stack.alive():
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
-    crashed = not stop and not stack.alive()
+        stack.stop()
+        print("已停止 (stopped).", flush=True)
+        return 0
     stack.stop()
-    if crashed:
-        print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
-        return 1
-    print("已停止 (stopped).")
-    return 0
+    print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

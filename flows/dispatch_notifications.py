@@ -20,6 +20,13 @@ WaitSeconds = Annotated[float | None, Field(ge=0, le=3600, description="本次�
 
 @flow(name="dispatch-notifications", log_prints=True)
 def dispatch_notifications(today: Today = None, wait_seconds: WaitSeconds = None, database_url: DatabaseUrl = None) -> DrainReport:
+    """Enqueue today's reminders and escalations, then drain the outbox.
+
+    Args:
+        today: 基准日（默认今天，上海时区）
+        wait_seconds: 本次运行等待重试的最长秒数（默认 COOP_NOTIFY_WAIT_SECONDS）
+        database_url: 数据库地址（默认 COOP_DATABASE_URL）
+    """
     day = today or today_in_shanghai()
     migrate_database(database_url)
     enqueued = enqueue_notifications(day, database_url)

@@ -10,10 +10,17 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
+from coop.access import link_for
 from coop.calendar import default_calendar
 from coop.dispatcher import DrainReport, drain_outbox
 from coop.notify.channels import redact
-from coop.store.notices import BatchResult, batch_notices, record_due_notices, record_weekly_digests
+from coop.settings import get_settings
+from coop.store.notices import (
+    BatchResult,
+    batch_notices,
+    record_due_notices,
+    record_weekly_digests,
+)
 from coop.summary import dispatch_markdown
 from models.db import session_scope
 from models.tables import Agency, Department
@@ -30,7 +37,8 @@ def enqueue_notifications(today: dt.date, database_url: str | None = None) -> En
     """Decisions and the messages they produce commit together, or not at all."""
     with session_scope(database_url) as session:
         decided = record_due_notices(session, today, default_calendar())
-        return Enqueued(decided, batch_notices(session, today))
+        # Each item carries a signed, expiring link to that department's report form.
+        return Enqueued(decided, batch_notices(session, today, link_for(get_settings())))
 
 
 @task(name="生成周报 render weekly digests", cache_policy=NO_CACHE)

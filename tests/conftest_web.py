@@ -142,3 +142,18 @@ def counts(db_url: str) -> tuple[int, int, int]:
 def stored_files(live: Live) -> list[Path]:
     root = Path(live.settings.evidence_dir)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def tamper(db_url: str, sql: str, params: dict[str, object] | None = None) -> None:
+    """Change the ledger behind the application's back, as an intruder with database access would.
+
+    On PostgreSQL the append-only trigger (migration 0005) refuses this; a superuser can switch triggers off.
+    """
+    from sqlalchemy import text
+
+    from models.db import get_engine
+
+    with get_engine(db_url).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.execute(text(sql), params or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,11 @@ from coop.errors import AgreementError, Problem
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 12
+# A 2 MB agreement holds a few tens of thousands of values; YAML aliases can repeat a node without
+# bounds (a few hundred bytes of "billion laughs" expand to 10^9), so the tree is counted before use.
+MAX_NODES = 200_000
+# Text the database cannot store (NUL, unpaired surrogates) or a reader should never see (control codes).
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ def parse_agreement(raw: bytes | str, name: str = "<agreement>") -> LoadedAgreem
     except UnicodeDecodeError as exc:
         raise AgreementError([Problem(name, None, f"not UTF-8 text (byte {exc.start})")]) from None
     tree = _parse_yaml(text, name)
-    _check_depth(tree, name)
+    _check_tree(tree, name)
     _unquote_numeric_ids(tree, text)
     try:
         agreement = Agreement.model_validate(_plain(tree))
@@ -87,16 +93,39 @@ def _parse_yaml(text: str, name: str) -> CommentedMap:
     return tree
 
 
-def _check_depth(node: Any, name: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        line = node.lc.line + 1 if hasattr(node, "lc") else None
-        raise AgreementError([Problem(name, line, f"nested deeper than {MAX_DEPTH} levels")])
-    if isinstance(node, dict):
-        for v in node.values():
-            _check_depth(v, name, depth + 1)
-    elif isinstance(node, list):
-        for v in node:
-            _check_depth(v, name, depth + 1)
+def _check_tree(tree: Any, name: str) -> None:
+    """Bound the tree before anything walks it: depth, number of values (aliases included), storable text."""
+    stack: list[tuple[Any, int, int | None]] = [(tree, 0, 1)]
+    seen = 0
+    while stack:
+        node, depth, line = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise AgreementError([Problem(name, None, f"more than {MAX_NODES} values (YAML anchors/aliases count each time they are used)")])
+        if depth > MAX_DEPTH:
+            raise AgreementError([Problem(name, node.lc.line + 1 if hasattr(node, "lc") else line, f"nested deeper than {MAX_DEPTH} levels")])
+        if isinstance(node, dict):
+            for i, (key, value) in enumerate(node.items()):
+                at = _child_line(node, key, i, line)
+                _check_text(key, name, at)
+                stack.append((value, depth + 1, at))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                stack.append((value, depth + 1, _child_line(node, None, i, line)))
+        else:
+            _check_text(node, name, line)
+
+
+def _child_line(node: Any, key: Any, index: int, fallback: int | None) -> int | None:
+    try:
+        return (node.lc.key(key) if key is not None else node.lc.item(index))[0] + 1
+    except (AttributeError, KeyError, IndexError, TypeError):  # merged (<<) keys have no position of their own
+        return fallback
+
+
+def _check_text(value: Any, name: str, line: int | None) -> None:
+    if isinstance(value, str) and (bad := _BAD_TEXT.search(value)):
+        raise AgreementError([Problem(name, line, f"text contains U+{ord(bad.group()):04X}, a control code or broken character that cannot be stored")])
 
 
 def _unquote_numeric_ids(node: Any, text: str) -> None:
@@ -105,8 +134,11 @@ def _unquote_numeric_ids(node: Any, text: str) -> None:
     if isinstance(node, CommentedMap):
         for key, value in node.items():
             if key == "id" and isinstance(value, int | float) and not isinstance(value, bool):
-                line, col = node.lc.value(key)
-                token = lines[line][col:].split("#", 1)[0].strip()
+                try:
+                    line, col = node.lc.value(key)
+                    token = lines[line][col:].split("#", 1)[0].strip()
+                except (KeyError, IndexError):  # an id merged in through `<<` has no position of its own
+                    token = ""
                 node[key] = token or str(value)
             else:
                 _unquote_numeric_ids(value, text)
@@ -127,13 +159,16 @@ def _line_of(tree: Any, loc: Iterable[Any]) -> int | None:
     """Line of the deepest node of `loc` that exists in the YAML tree."""
     node, line = tree, 1
     for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError):  # merged (<<) keys have no position of their own
             break
     return line
 

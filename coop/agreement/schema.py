@@ -53,7 +53,8 @@ class Department(Strict):
 
 
 class Party(Strict):
-    name: Name = Field(description="简称, used everywhere else in the file (e.g. 渝北区)")
+    # At most 100 characters: the name becomes part of each occurrence key (clause@date/party, 200 max).
+    name: Annotated[Name, StringConstraints(max_length=100)] = Field(description="简称, used everywhere else in the file (e.g. 渝北区)")
     full_name: Name | None = None
     coordinator: Name = Field(description="牵头联络部门 name; must be one of this party's departments")
     departments: list[Department] = Field(min_length=1)

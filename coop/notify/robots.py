@@ -264,9 +264,9 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _transport_failure(target: RobotTarget, exc: httpx.HTTPError) -> DeliveryResult:
+def _transport_failure(target: RobotTarget, exc: Exception) -> DeliveryResult:
     """Timeouts and refused connections are worth retrying; the message was not accepted."""
-    what = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    what = "timeout" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "connection failed"
     return DeliveryResult(False, True, None, _detail(target, what, f"{type(exc).__name__}: {exc}"))
 
 
@@ -307,8 +307,11 @@ async def _asend_robot(
         for piece_title, piece in pieces:
             req = build_request(target, piece_title, piece)
             try:
-                response = await client.post(req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers)
-            except httpx.HTTPError as exc:
+                # httpx's timeout bounds each read, not the exchange: a server dribbling one byte at a
+                # time (slow-loris) would hold the dispatcher forever without this outer deadline.
+                async with asyncio.timeout(timeout):
+                    response = await client.post(req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers)
+            except (httpx.HTTPError, TimeoutError) as exc:
                 return _transport_failure(target, exc)
             result = interpret(target, response)
             if not result.ok:

@@ -252,7 +252,7 @@ def _plan_thresholds(session: Session, agreement: str | None) -> dict[str, list[
 
 
 def _created_at(steps: list[tuple[int, dt.datetime]], rank: int) -> dt.datetime | None:
-    index = bisect.bisect_left([total for total, _ in steps], rank)
+    index = bisect.bisect_left(steps, rank, key=lambda step: step[0])
     return steps[index][1] if index < len(steps) else None
 
 

@@ -140,7 +140,40 @@ def record_due_notices(session: Session, today: dt.date, calendar: WorkdayCalend
                 coordinator = coordinators.get((agreement_id, lead)) or coordinators.get((agreement_id, None))
                 if coordinator is not None and coordinator != dept:
                     drafts.append(_row(notice, coordinator, "coordinator"))
-    return insert_new(session, Notice, drafts, "dedup_key")
+    return insert_new(session, Notice, _not_older_than_told(session, drafts), "dedup_key")
+
+
+def _milestone(kind: str, escalation_round: int | None) -> tuple[int, int]:
+    """Order of an occurrence's milestones: reminder_t7 < reminder_t1 < due_today < escalation rounds."""
+    if kind.startswith("reminder_t"):
+        return (0, -int(kind.removeprefix("reminder_t") or 0))
+    return (1, 0) if kind == "due_today" else (2, escalation_round or 0)
+
+
+def _not_older_than_told(session: Session, drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop a milestone older than one already decided for the same occurrence and due date.
+
+    A clock set back (or a run for an earlier `--today`) would otherwise send "due tomorrow" after
+    "due today" had gone out. A moved due date is a new timeline: the due date is in the key.
+    """
+    ids = sorted({d["occurrence_id"] for d in drafts})
+    told: dict[tuple[int, str], tuple[int, int]] = {}
+    for start in range(0, len(ids), 5000):
+        rows = session.execute(
+            select(Notice.occurrence_id, Notice.kind, Notice.escalation_round, Notice.dedup_key).where(
+                Notice.occurrence_id.in_(ids[start : start + 5000]),  # type: ignore[attr-defined]
+                Notice.recipient_role == "department",
+                Notice.kind.not_in(["planned", "changed", "cancelled"]),  # type: ignore[attr-defined]
+            )
+        )
+        for oid, kind, rnd, key in rows:
+            due = key.split(":")[2]
+            told[(oid, due)] = max(told.get((oid, due), (-1, 0)), _milestone(kind, rnd))
+    return [
+        d
+        for d in drafts
+        if _milestone(d["kind"], d["escalation_round"]) >= told.get((d["occurrence_id"], d["dedup_key"].split(":")[2]), (-1, 0))
+    ]
 
 
 def _latest_documents(session: Session) -> dict[str, dict[str, Any]]:

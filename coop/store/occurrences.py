@@ -48,7 +48,9 @@ class CompletionReport:
 
 
 def resolve_department(session: Session, ref: str) -> Department:
-    if ref.isdigit():
+    if not is_storable(ref):
+        dept = None
+    elif ref.isascii() and ref.isdigit():  # not isdigit alone: '²' is a digit that int() refuses
         dept = session.get(Department, int(ref)) if int(ref) < 2**31 else None
     else:
         party, _, name = ref.partition("/")
@@ -60,10 +62,17 @@ def resolve_department(session: Session, ref: str) -> Department:
     return dept
 
 
+def _locked(session: Session, occurrence_id: int) -> Occurrence | None:
+    """The occurrence, row-locked; an id no row can have is simply unknown (the databases would raise instead)."""
+    if isinstance(occurrence_id, bool) or not isinstance(occurrence_id, int) or not 0 < occurrence_id < 2**31:
+        return None
+    return session.get(Occurrence, occurrence_id, with_for_update=True)
+
+
 def record_completion(session: Session, report: CompletionReport, actor: str) -> int:
     """Apply a report and append its ledger event in the same transaction; returns the event id."""
     _validate(report)
-    occ = session.get(Occurrence, report.occurrence_id, with_for_update=True)
+    occ = _locked(session, report.occurrence_id)
     if occ is None:
         raise UnknownOccurrence(report.occurrence_id)
     dept = resolve_department(session, report.department)
@@ -129,9 +138,29 @@ def _validate(report: CompletionReport) -> None:
         raise CoopError(f"at most {MAX_EVIDENCE} evidence items per report")
     if report.note is not None and len(report.note) > MAX_NOTE:
         raise CoopError(f"说明不能超过 {MAX_NOTE} 字 (note longer than {MAX_NOTE} characters)")
+    if not all(is_storable(text) for text in [report.note or "", *report.evidence, *report.metrics]):
+        raise CoopError("说明或佐证材料含有不允许的字符 (text contains NUL or an unpaired surrogate)")
     for item in report.evidence:
         if not (EVIDENCE_LINK.match(item) or EVIDENCE_FILE.match(item)):
             raise CoopError(f"佐证材料应为 http(s) 链接或 sha256:文件哈希（收到 '{item[:80]}'） (evidence must be a link or sha256:<hash>)")
+
+
+def is_storable(text: str) -> bool:
+    """No NUL (PostgreSQL text refuses it) and no unpaired surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_reason(reason: str, what: str) -> None:
+    if not reason.strip():
+        raise CoopError(f"{what}必须说明理由 (a reason is required)")
+    if len(reason) > MAX_NOTE or not is_storable(reason):
+        raise CoopError(f"理由不能超过 {MAX_NOTE} 字，且不能含控制字符 (reason too long or contains NUL)")
 
 
 def _check_evidence_files(session: Session, evidence: list[str]) -> None:
@@ -147,9 +176,8 @@ def _check_evidence_files(session: Session, evidence: list[str]) -> None:
 
 def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
     """A coordinator releases a department from one occurrence; the reason is kept in the ledger."""
-    if not reason.strip():
-        raise CoopError("豁免必须说明理由 (a waiver needs a reason)")
-    occ = session.get(Occurrence, occurrence_id, with_for_update=True)
+    _check_reason(reason, "豁免")
+    occ = _locked(session, occurrence_id)
     if occ is None:
         raise UnknownOccurrence(occurrence_id)
     if occ.status not in OPEN_STATUSES:
@@ -164,9 +192,8 @@ def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
 
 def cancel(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
     """A coordinator cancels one open occurrence outside a re-plan (e.g. the event was called off); reason in the ledger."""
-    if not reason.strip():
-        raise CoopError("取消必须说明理由 (a cancellation needs a reason)")
-    occ = session.get(Occurrence, occurrence_id, with_for_update=True)
+    _check_reason(reason, "取消")
+    occ = _locked(session, occurrence_id)
     if occ is None:
         raise UnknownOccurrence(occurrence_id)
     if occ.status not in OPEN_STATUSES:

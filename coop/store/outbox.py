@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select, update
 from sqlmodel import Session
 
+from coop.ledger import EventDraft
 from coop.notify.robots import DeliveryResult
-from models.tables import DeliveryAttempt, OutboxMessage, OutboxStatus
+from coop.store import ledger
+from models.tables import (
+    Agency,
+    DeliveryAttempt,
+    Department,
+    OutboxMessage,
+    OutboxStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -134,10 +142,63 @@ def next_retry_at(session: Session) -> dt.datetime | None:
     return min(times) if times else None
 
 
-def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime) -> int:
-    """A coordinator sends dead-lettered messages again, e.g. after fixing a channel's configuration."""
+def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime, actor: str = "coordinator") -> int:
+    """A coordinator sends dead-lettered messages again, e.g. after fixing a channel's configuration.
+
+    Who re-queued which messages goes to the ledger in the same transaction: a second send is a decision.
+    """
     stmt = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.dead)
     if ids is not None:
-        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))  # type: ignore[union-attr]
-    result = session.execute(stmt.values(status=OutboxStatus.pending, attempts=0, next_attempt_at=now, claimed_by=None))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        stmt = stmt.where(OutboxMessage.id.in_([i for i in ids if 0 < i < 2**31]))  # type: ignore[union-attr]
+    values = {"status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": now, "claimed_by": None, "lease_until": None}
+    requeued = sorted(session.execute(stmt.values(**values).returning(OutboxMessage.id)).scalars())  # type: ignore[arg-type]
+    if requeued:
+        ledger.append(session, [EventDraft("outbox_requeued", actor, {"outbox_ids": requeued, "count": len(requeued)})])
+    return len(requeued)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One message as a coordinator sees it: where it goes, how far it got, and why it failed."""
+
+    id: int
+    status: str
+    channel: str
+    recipient: str
+    recipient_role: str
+    kind: str
+    subject: str
+    attempts: int
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    last_error: str | None
+
+
+def list_messages(session: Session, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+    """Messages of one status (all when None), newest first; errors are stored already redacted."""
+    query = (
+        select(OutboxMessage, Agency.name, Department.name)
+        .join(Department, Department.id == OutboxMessage.department_id)
+        .join(Agency, Agency.id == Department.agency_id)
+        .order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(OutboxMessage.status == status)
+    return [
+        OutboxRow(
+            m.id, str(m.status), m.channel, f"{party}/{dept}", m.recipient_role, m.kind, m.subject, m.attempts,  # type: ignore[arg-type]
+            m.created_at, m.next_attempt_at, m.last_error,
+        )
+        for m, party, dept in session.execute(query)
+    ]
+
+
+def dead_letters(session: Session, limit: int = 1000) -> list[OutboxRow]:
+    """Messages that gave up after their last attempt and wait for a coordinator (`coop outbox requeue`)."""
+    return list_messages(session, OutboxStatus.dead, limit)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many messages are in each state, for the coordinator's overview."""
+    return {str(s): n for s, n in session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))}

@@ -18,9 +18,10 @@ def insert_new(session: Session, model: type[SQLModel], rows: Sequence[dict[str,
     table = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # One compiled statement, executed many times (SQLAlchemy batches it with RETURNING).
+    stmt = build(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    unique = list({r[key]: r for r in rows}.values())
     inserted = 0
-    for start in range(0, len(rows), CHUNK):
-        chunk = list({r[key]: r for r in rows[start : start + CHUNK]}.values())
-        stmt = build(table).values(chunk).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
-        inserted += len(session.execute(stmt).all())
+    for start in range(0, len(unique), CHUNK):
+        inserted += len(session.execute(stmt, unique[start : start + CHUNK]).all())
     return inserted

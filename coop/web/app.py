@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +16,6 @@ from coop.evidence import EvidenceRefused
 from coop.settings import Settings, get_settings
 from coop.web import audit, coordinator, department, pages
 from coop.web.limits import FORM_OVERHEAD, MAX_FILES
-
 
 DESCRIPTION = """
 协作通 coop 的接口。三种角色：
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(SingleValuedQuery)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes * MAX_FILES + FORM_OVERHEAD)
     return app
 
@@ -116,6 +118,24 @@ async def _too_large(send: Send, limit: int) -> None:
     body = json.dumps({"detail": _too_large_text(limit)}, ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class SingleValuedQuery:
+    """Refuses a query parameter given twice (`?offset=1&offset=2`): which one counts would be a guess, so ask again."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("query_string"):
+            names = [name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                body = json.dumps({"detail": f"查询参数重复：{', '.join(repeated)[:200]} (repeated query parameter)"}, ensure_ascii=False).encode()
+                await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -13,14 +12,16 @@ from fastapi.responses import FileResponse, StreamingResponse
 from coop import evidence as files
 from coop.audit import AuditSummary, GroupBy, summarise_states
 from coop.clock import today_in_shanghai
-from coop.export import MEDIA_TYPES, ExportFormat, export_chunks, state_row
+from coop.export import MEDIA_TYPES, export_chunks, state_row
 from coop.settings import Settings
 from coop.store import evidence as evidence_store
 from coop.store.audit import AuditFilter, auditor_session, clause_history, occurrence_history, occurrence_states
 from coop.store.ledger import verify
+from coop.store.occurrences import is_storable
 from coop.web.deps import AuditorDep, SettingsDep
 from coop.web.schemas import (
     ClauseHistoryOut,
+    Day,
     ErrorOut,
     OccurrenceHistoryOut,
     OverdueReport,
@@ -30,7 +31,7 @@ from coop.web.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 audit"])
-ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 Name = Annotated[str | None, Query(max_length=200)]
 
 
@@ -44,10 +45,11 @@ class AuditQuery:
         clause: Name = None,
         party: Name = None,
         department: Annotated[str | None, Query(max_length=400, description="单位/部门，或部门编号")] = None,
-        due_from: Annotated[dt.date | None, Query(description="截止日期不早于")] = None,
-        due_to: Annotated[dt.date | None, Query(description="截止日期不晚于")] = None,
-        as_of: Annotated[dt.date | None, Query(description="查询哪一天结束时的状态（默认今天），据台账重建")] = None,
+        due_from: Annotated[Day | None, Query(description="截止日期不早于")] = None,
+        due_to: Annotated[Day | None, Query(description="截止日期不晚于")] = None,
+        as_of: Annotated[Day | None, Query(description="查询哪一天结束时的状态（默认今天），据台账重建")] = None,
     ) -> None:
+        plain([agreement, programme, clause, party, department])
         today = today_in_shanghai()
         if as_of is not None and as_of > today:
             raise HTTPException(422, f"as_of 不能晚于今天 {today} (as_of is in the future)")
@@ -61,6 +63,12 @@ class AuditQuery:
         with auditor_session(settings) as session:
             states = occurrence_states(session, self.filter, self.as_of, from_ledger=self.from_ledger)
             return summarise_states(states, self.as_of, group_by, overdue_limit)
+
+
+def plain(values: list[str | None]) -> None:
+    """Names compared in SQL must be storable text; anything else cannot match and is refused up front."""
+    if not all(is_storable(v) for v in values if v is not None):
+        raise HTTPException(422, "参数含有不允许的字符 (NUL or unpaired surrogate)")
 
 
 QueryDep = Annotated[AuditQuery, Depends()]
@@ -103,7 +111,7 @@ def history_of_occurrence(
     occurrence_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     _: AuditorDep,
     settings: SettingsDep,
-    as_of: Annotated[dt.date | None, Query()] = None,
+    as_of: Annotated[Day | None, Query(description="只列出该日结束前的事件")] = None,
 ) -> OccurrenceHistoryOut:
     """一项任务的完整台账记录：计划、状态变化、报告（含佐证哈希）、豁免。"""
     with auditor_session(settings) as session:
@@ -117,9 +125,10 @@ def history_of_clause(
     clause: Annotated[str, Path(max_length=40)],
     _: AuditorDep,
     settings: SettingsDep,
-    as_of: Annotated[dt.date | None, Query()] = None,
+    as_of: Annotated[Day | None, Query(description="只列出该日结束前的事件")] = None,
 ) -> ClauseHistoryOut:
     """一个条款的全部台账记录（协议计划及其所有任务的事件）。"""
+    plain([agreement_id, clause])
     with auditor_session(settings) as session:
         history = clause_history(session, agreement_id, clause, as_of)
     return ClauseHistoryOut.model_validate({**history.__dict__, "events": [e.__dict__ for e in history.events]})

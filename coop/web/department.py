@@ -17,10 +17,10 @@ from models.db import session_scope
 
 router = APIRouter(prefix="/api/v1", tags=["部门 department"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
 
 
-@router.get("/me", response_model=MeOut, responses={401: {"model": ErrorOut}})
+@router.get("/me", response_model=MeOut, responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}})
 def me(principal: PrincipalDep, settings: SettingsDep) -> MeOut:
     """当前令牌的角色与部门。"""
     department = None
@@ -73,7 +73,7 @@ def report(occurrence_id: OccurrenceId, body: ReportIn, principal: DepartmentDep
         note=body.note,
     )
     with session_scope(settings.database_url) as session:
-        store.occurrence_for_department(session, department_id, occurrence_id)
+        # Another department's occurrence is refused inside record_completion exactly like a missing id (404).
         event_id = record_with_files(session, completion, principal.actor, [], department_id, settings.evidence_dir)
         current = store.occurrence_for_department(session, department_id, occurrence_id)
     return ReportOut(occurrence_id=occurrence_id, event_id=event_id, status=current.status)

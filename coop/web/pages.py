@@ -19,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from coop import evidence as files
 from coop.access import LinkClaims, LinkError, LinkInvalid, LinkSigner, LinkUsed
 from coop.audit import METRIC_LABELS, status_label
+from coop.clock import today_in_shanghai
 from coop.errors import CoopError, InvalidTransition, UnknownOccurrence
 from coop.settings import Settings
 from coop.store import access as store
@@ -90,11 +91,13 @@ def department_list(request: Request, token: str) -> HTMLResponse:
         rows = store.occurrences_for_department(session, claims.department_id, open_only=True, limit=200)
     now = dt.datetime.now(dt.UTC)
     remaining = claims.expires_at - now
+    today = today_in_shanghai(now)
     items = [
         {
             "occ": occ,
             "due": chinese_date(occ.due_date) + ("（暂定）" if occ.provisional else ""),
-            "status": status_label(occ.status),
+            "status_code": _shown_status(occ.status, occ.due_date, today),
+            "status": status_label(_shown_status(occ.status, occ.due_date, today)),
             "url": f"/r/{signer.issue('report', claims.department_id, occ.id, remaining, now)}",
         }
         for occ in rows
@@ -102,6 +105,11 @@ def department_list(request: Request, token: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "list.html", {"department": department, "items": items, "expires": _local(claims.expires_at, settings)}
     )
+
+
+def _shown_status(status: str, due_date: dt.date, today: dt.date) -> str:
+    """An open item past its due date is overdue today, even before the nightly sweep has said so."""
+    return "overdue" if status in OPEN_STATUSES and due_date < today else status
 
 
 @router.get("/r/{token}", response_class=HTMLResponse)
@@ -137,7 +145,9 @@ def _render_form(
         "department": department,
         "due": chinese_date(occ.due_date),
         "window": f"{chinese_date(occ.window_start)} 至 {chinese_date(occ.due_date)}",
-        "status": status_label(occ.status),
+        "status": status_label(_shown_status(occ.status, occ.due_date, today_in_shanghai())),
+        "status_code": _shown_status(occ.status, occ.due_date, today_in_shanghai()),
+        "ask_participants": "participants" not in occ.targets,
         "form": values,
         "error": error,
         "expires": _local(claims.expires_at, settings),
@@ -256,6 +266,9 @@ def _completion(claims: LinkClaims, values: FormValues) -> CompletionReport:
         number = _whole(raw, METRIC_LABELS.get(name, name))
         if number is not None:
             metrics[name] = number
+    if participants is None and "participants" in metrics:
+        # A clause that targets participants asks once; the number is both the head count and the metric.
+        participants = metrics["participants"]
     links = [line.strip() for line in values.evidence.splitlines() if line.strip()]
     if len(links) > MAX_EVIDENCE:
         raise FormInvalid(f"佐证链接最多 {MAX_EVIDENCE} 个")

@@ -3,16 +3,49 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from coop.audit import GroupBy
-from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE
+from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE, is_storable
 
+
+def _whole_number(value: Any) -> Any:
+    """JSON whole numbers only: 12 and 12.0 are fine, "12", true and 12.5 are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("应为整数 (must be a whole number)")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("应为整数 (must be a whole number)")
+        return int(value)
+    return value
+
+
+def _plain_text(value: str) -> str:
+    """Text that every database can store: no NUL characters, no unpaired surrogates."""
+    if not is_storable(value):
+        raise ValueError("文本含有不允许的字符 (NUL or unpaired surrogate)")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates as YYYY-MM-DD only; pydantic would otherwise read a number as a Unix timestamp."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("日期应写作 YYYY-MM-DD (date must be YYYY-MM-DD)")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_date)]
 MetricName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-MetricValue = Annotated[StrictInt, Field(ge=0, le=MAX_METRIC)]
-EvidenceItem = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+MetricValue = Annotated[int, Field(ge=0, le=MAX_METRIC), BeforeValidator(_whole_number)]
+EvidenceItem = Annotated[PlainText, StringConstraints(min_length=1, max_length=500)]
 
 
 class ReportIn(BaseModel):
@@ -21,14 +54,17 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     outcome: Literal["done", "partial", "cannot"] = Field("done", description="done 已完成 / partial 部分完成 / cannot 无法完成")
-    participants: Annotated[StrictInt, Field(ge=0, le=MAX_METRIC)] | None = Field(None, description="参与人数")
+    participants: MetricValue | None = Field(None, description="参与人数")
     metrics: dict[MetricName, MetricValue] = Field(
-        default_factory=dict, max_length=50, description="本次新增的指标数量，按条款目标名称，如 {\"participants\": 48}"
+        default_factory=dict,
+        max_length=50,
+        description="本次新增的指标数量，按条款目标名称，如 {\"participants\": 48}",
+        json_schema_extra={"additionalProperties": False},  # names outside the pattern are refused, say so
     )
     evidence: list[EvidenceItem] = Field(
         default_factory=list, max_length=MAX_EVIDENCE, description="佐证材料：http(s) 链接，或先上传文件得到的 sha256:<哈希>"
     )
-    note: Annotated[str, StringConstraints(max_length=MAX_NOTE)] | None = Field(None, description="说明（无法完成时必填）")
+    note: Annotated[PlainText, StringConstraints(max_length=MAX_NOTE)] | None = Field(None, description="说明（无法完成时必填）")
 
 
 class ReportOut(BaseModel):
@@ -79,7 +115,7 @@ class EvidenceOut(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(description="理由，记入台账")
+    reason: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(description="理由，记入台账")
 
 
 class EventOut(BaseModel):
@@ -94,7 +130,7 @@ class PlanIn(BaseModel):
     agreement_file: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,120}\.ya?ml$")] = Field(
         description="协议文件夹（COOP_AGREEMENTS_DIR）中的文件名，如 yugang-social-work-2024.yaml"
     )
-    today: dt.date | None = Field(None, description="计划基准日（默认今天）")
+    today: Day | None = Field(None, description="计划基准日（默认今天）")
 
 
 class PlanOut(BaseModel):
@@ -110,8 +146,8 @@ class PlanOut(BaseModel):
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    department: Annotated[str, StringConstraints(min_length=1, max_length=400)] = Field(description="单位/部门，或部门编号")
-    occurrence_id: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] | None = Field(None, description="给出则生成该任务的报告链接，否则生成任务清单链接")
+    department: Annotated[PlainText, StringConstraints(min_length=1, max_length=400)] = Field(description="单位/部门，或部门编号")
+    occurrence_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)] | None = Field(None, description="给出则生成该任务的报告链接，否则生成任务清单链接")
 
 
 class LinkOut(BaseModel):
@@ -218,4 +254,6 @@ class VerifyOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str
+    """A refusal: a sentence in Chinese and English, or FastAPI's list of field errors."""
+
+    detail: str | list[dict[str, Any]]

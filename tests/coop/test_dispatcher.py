@@ -159,5 +159,6 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url:
     seen = Counter(r.headers.get(IDEMPOTENCY_HEADER) for r in notify_channels.messages())
     email = {k for k in keys if ":guangan-email:" in k}
     assert set(seen) == keys - email
-    # at most the one message in flight when the process died arrives twice, and with the same key
-    assert sum(n - 1 for n in seen.values()) <= 1
+    # at most what the process had in flight when it died (concurrency 1) plus what it had delivered but not
+    # yet recorded (one settle group) arrives twice, and with the same key
+    assert sum(n - 1 for n in seen.values()) <= 2

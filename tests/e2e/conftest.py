@@ -16,27 +16,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import AGREEMENTS, ROOT
+from e2e.driver import CHROMIUM, CHROMIUM_ARGS, Coordinator, PrefectApi, RunningUi
 from playwright.sync_api import Browser, sync_playwright
 
 from coop.ui import free_port
-from e2e.driver import CHROMIUM, CHROMIUM_ARGS, Coordinator, PrefectApi
 
 READY = re.compile(r"界面 UI:\s+(http://\S+)")
 STARTUP_SECONDS = 360
-
-
-@dataclass
-class RunningUi:
-    url: str
-    api: PrefectApi
-    agreements: Path
-    database_url: str
-    output: list[str]
 
 
 def _read_lines(stream: object, lines: queue.Queue[str]) -> None:

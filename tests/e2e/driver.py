@@ -47,7 +47,7 @@ class PrefectApi:
     def run(self, name: str, parameters: dict[str, Any], timeout: float = 240.0) -> dict[str, Any]:
         """Create a run of a deployment (as the UI's Run button does) and wait until it ends."""
         response = self.http.post(f"/deployments/{self.deployment_id(name)}/create_flow_run", json={"parameters": parameters})
-        response.raise_for_status()
+        assert response.status_code == 201, f"{name} {parameters}: {response.status_code} {response.text}"
         return self.wait(str(response.json()["id"]), timeout)
 
     def wait(self, flow_run_id: str, timeout: float = 240.0) -> dict[str, Any]:
@@ -79,6 +79,17 @@ class PrefectApi:
 
 
 @dataclass
+class RunningUi:
+    """What `python -m coop.ui` brought up for a test, and where its COOP data lives."""
+
+    url: str
+    api: PrefectApi
+    agreements: Path
+    database_url: str
+    output: list[str]
+
+
+@dataclass
 class Coordinator:
     """A person at the Prefect UI: clicks, fills forms, reads pages; every request stays on this machine."""
 
@@ -98,10 +109,10 @@ class Coordinator:
             self.blocked.append(url)
             route.abort()
 
-    def screenshot(self, name: str, page: Page | None = None) -> Path:
+    def screenshot(self, name: str, page: Page | None = None, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        (page or self.page).screenshot(path=str(path), full_page=True)
+        (page or self.page).screenshot(path=str(path), full_page=full_page)
         return path
 
     def open_home(self) -> None:
@@ -142,12 +153,14 @@ class Coordinator:
         return self.page.locator("input").first.input_value()
 
     def submit_and_open_run(self) -> str:
-        """Submit the form, then open the new run from the deployment's run list; returns its flow run id."""
+        """Submit the form, then follow the confirmation's "View run"; returns the new flow run's id."""
         name = self.run_name()
         self.page.get_by_role("button", name="Submit").click()
-        self.page.wait_for_url(re.compile(r".*/deployments/deployment/[^/?]+(\?.*)?$"))
-        self.page.get_by_role("link", name=name, exact=True).first.click()
-        self.page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"))
+        toast = self.page.locator(".toast-flow-run-create", has_text=name)
+        # The toast slides in and re-renders while it does; a pointer click keeps missing it, so press it directly.
+        toast.get_by_role("button", name="View run").first.dispatch_event("click")
+        self.page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"), wait_until="commit")
+        self.page.locator(".page-heading, h1, .p-bread-crumbs", has_text=name).first.wait_for()
         return self.page.url.split("/runs/flow-run/")[1][:36]
 
     def wait_for_state(self, states: set[str], timeout: float = 240.0) -> str:

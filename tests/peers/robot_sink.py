@@ -2,8 +2,12 @@
 
 It checks what the real services check (known key/token, DingTalk and Feishu signatures,
 message shape and size), answers the same error bodies, records every request, and can be
-told to misbehave: robot error codes, HTTP 429/5xx with Retry-After, slow answers, or being
-down (stop, later restart on the same port).
+told to misbehave: robot error codes, HTTP 429/5xx with Retry-After, slow answers, a slow-loris
+answer (headers at once, then the body a byte at a time), hanging up without an answer, or being
+down (stop, later restart on the same port). Faults can be aimed at one protocol.
+
+Like a receiver that honours `X-Coop-Message-Key`, it notices a message it already accepted (same
+key, same content) and marks the repeat `duplicate`, so tests can count what a person would see.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
@@ -23,6 +28,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 Protocol = Literal["wecom", "dingtalk", "feishu", "hook", "unknown"]
 SIGNATURE_WINDOW_S = 3600  # both services reject timestamps more than an hour off
 WECOM_MARKDOWN_LIMIT = 4096
+KEY_HEADER = "X-Coop-Message-Key"
 
 
 @dataclass(frozen=True)
@@ -36,17 +42,27 @@ class Received:
     headers: dict[str, str]
     accepted: bool
     answer: Any
+    duplicate: bool = False
+
+    @property
+    def key(self) -> str | None:
+        """The sender's idempotency key, whatever the header's case."""
+        return next((v for k, v in self.headers.items() if k.lower() == KEY_HEADER.lower()), None)
 
 
 @dataclass
 class Fault:
-    """How to misbehave for one request: a robot error code, an HTTP status, and/or a delay."""
+    """How to misbehave for one request: a robot error code, an HTTP status, a delay, a slow-loris
+    answer (`dribble` seconds between body bytes) or hanging up; `protocol` aims it at one protocol."""
 
     errcode: int | None = None
     errmsg: str = "api freq out of limit"
     status: int | None = None
     retry_after: str | None = None
     delay: float = 0.0
+    dribble: float = 0.0
+    hang_up: bool = False
+    protocol: Protocol | None = None
 
 
 @dataclass
@@ -65,6 +81,7 @@ class RobotSink:
         self.robots = _Robots()
         self.received: list[Received] = []
         self._faults: deque[Fault] = deque()
+        self._seen: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -132,17 +149,30 @@ class RobotSink:
 
     # -- misbehaviour ---------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, errcode: int = 45009, errmsg: str = "api freq out of limit") -> None:
+    def fail_next(
+        self, n: int = 1, errcode: int = 45009, errmsg: str = "api freq out of limit", protocol: Protocol | None = None
+    ) -> None:
         """Answer HTTP 200 with this robot error code (Feishu: `code`) for the next n requests."""
-        self._queue(n, Fault(errcode=errcode, errmsg=errmsg))
+        self._queue(n, Fault(errcode=errcode, errmsg=errmsg, protocol=protocol))
 
-    def status_next(self, n: int = 1, status: int = 500, retry_after: str | None = None) -> None:
+    def status_next(self, n: int = 1, status: int = 500, retry_after: str | None = None, protocol: Protocol | None = None) -> None:
         """Answer this HTTP status (optionally with Retry-After) for the next n requests."""
-        self._queue(n, Fault(status=status, retry_after=retry_after))
+        self._queue(n, Fault(status=status, retry_after=retry_after, protocol=protocol))
 
-    def slow_next(self, n: int = 1, seconds: float = 2.0) -> None:
+    def slow_next(self, n: int = 1, seconds: float = 2.0, protocol: Protocol | None = None) -> None:
         """Wait this long before answering (normally) the next n requests."""
-        self._queue(n, Fault(delay=seconds))
+        self._queue(n, Fault(delay=seconds, protocol=protocol))
+
+    def dribble_next(self, n: int = 1, seconds_per_byte: float = 0.5, protocol: Protocol | None = None) -> None:
+        """Slow-loris: send the headers at once, then an error body one byte every `seconds_per_byte`.
+
+        Each byte arrives well within a per-read timeout, so only a deadline on the whole exchange ends it.
+        """
+        self._queue(n, Fault(dribble=seconds_per_byte, protocol=protocol))
+
+    def hang_up_next(self, n: int = 1, protocol: Protocol | None = None) -> None:
+        """Read the request, then close the connection without any answer."""
+        self._queue(n, Fault(hang_up=True, protocol=protocol))
 
     def heal(self) -> None:
         """Drop every queued fault: the sink behaves again from the next request."""
@@ -153,9 +183,14 @@ class RobotSink:
         with self._lock:
             self._faults.extend(fault for _ in range(n))
 
-    def _next_fault(self) -> Fault | None:
+    def _next_fault(self, protocol: Protocol) -> Fault | None:
+        """The first queued fault meant for this protocol (or for any)."""
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.protocol in (None, protocol):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     # -- reading what arrived -------------------------------------------------------
 
@@ -164,8 +199,26 @@ class RobotSink:
         with self._lock:
             return [r for r in self.received if r.accepted and (protocol is None or r.protocol == protocol)]
 
+    def delivered(self, protocol: Protocol | None = None) -> list[Received]:
+        """Accepted requests that were not repeats: what the people in the group actually see."""
+        return [r for r in self.messages(protocol) if not r.duplicate]
+
+    def key_counts(self, protocol: Protocol | None = None) -> Counter[str | None]:
+        """How often each idempotency key was accepted, repeats included."""
+        return Counter(r.key for r in self.messages(protocol))
+
+    @property
+    def duplicates(self) -> int:
+        """Accepted repeats of a message already accepted (same key, same content): what the key absorbed."""
+        return len([r for r in self.messages() if r.duplicate])
+
     def _record(self, received: Received) -> None:
         with self._lock:
+            if received.accepted and received.key is not None:
+                identity = (received.protocol, received.key, _content(received.body))
+                if identity in self._seen:
+                    received = replace(received, duplicate=True)
+                self._seen.add(identity)
             self.received.append(received)
 
     # -- protocol --------------------------------------------------------------------
@@ -181,6 +234,13 @@ class RobotSink:
         if protocol == "hook":
             return True, {"ok": True}
         return False, {"errcode": 404, "errmsg": "no such endpoint"}
+
+
+def _content(body: Any) -> str:
+    """A message's content without the per-request signature (Feishu signs inside the body)."""
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in ("timestamp", "sign")}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
 
 
 def _protocol(path: str) -> Protocol:
@@ -276,9 +336,16 @@ def _handler_for(sink: RobotSink) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw.decode(errors="replace")
             protocol = _protocol(split.path)
-            fault = sink._next_fault()
+            fault = sink._next_fault(protocol)
             if fault and fault.delay:
                 time.sleep(fault.delay)
+            if fault and (fault.hang_up or fault.dribble):
+                sink._record(Received(protocol, split.path, query, body, dict(self.headers), False, None))
+                if fault.hang_up:
+                    self._hang_up()
+                else:
+                    self._dribble({"errcode": -1, "errmsg": "system busy"}, fault.dribble)
+                return
             if fault and fault.status:
                 answer: Any = {"errcode": -1, "errmsg": "system busy"}
                 sink._record(Received(protocol, split.path, query, body, dict(self.headers), False, answer))
@@ -294,6 +361,30 @@ def _handler_for(sink: RobotSink) -> type[BaseHTTPRequestHandler]:
             accepted, answer = sink.answer(protocol, split.path, query, body)
             sink._record(Received(protocol, split.path, query, body, dict(self.headers), accepted, answer))
             self._reply(404 if protocol == "unknown" else 200, answer)
+
+        def _hang_up(self) -> None:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        def _dribble(self, answer: Any, seconds_per_byte: float) -> None:
+            """Status and headers at once, then the body one byte at a time until the client gives up."""
+            payload = json.dumps(answer).encode()
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.flush()
+                for i in range(len(payload)):
+                    time.sleep(seconds_per_byte)
+                    self.wfile.write(payload[i : i + 1])
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError, OSError):  # the client gave up, as it should
+                pass
 
         def _reply(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(answer, ensure_ascii=False).encode()

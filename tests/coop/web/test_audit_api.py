@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from conftest_web import CHANGSHOU, PNG, Live
+from conftest_web import CHANGSHOU, PNG, Live, tamper
 from openpyxl import load_workbook
 from sqlalchemy import text
 
@@ -115,9 +115,9 @@ def test_verify_finds_the_first_tampered_event(reported: Live) -> None:
         }
         with session_scope(reported.db_url) as s:
             payload = s.execute(text("SELECT payload FROM ledger_event WHERE id = 2")).scalar_one()
-            assert json.loads(payload)["participants"] == 45
-            forged = json.dumps({**json.loads(payload), "participants": 450}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-            s.execute(text("UPDATE ledger_event SET payload = :p WHERE id = 2"), {"p": forged})
+        assert json.loads(payload)["participants"] == 45
+        forged = json.dumps({**json.loads(payload), "participants": 450}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        tamper(reported.db_url, "UPDATE ledger_event SET payload = :p WHERE id = 2", {"p": forged})
         result = auditor.get("/api/v1/audit/verify").json()
     assert result["ok"] is False and result["first_break_event"] == 2 and "altered" in result["first_break_reason"]
 

@@ -142,3 +142,9 @@ def test_refused_uploads_store_nothing(live: Live, name: str, content: bytes, st
     assert response.status_code == status, response.text
     assert counts(live.db_url) == (0, 1, 0)
     assert stored_files(live) == []
+
+
+def test_a_repeated_query_parameter_is_refused(live: Live) -> None:
+    with live.client("yubei") as yubei:
+        response = yubei.get("/api/v1/occurrences?offset=0&offset=5")
+    assert response.status_code == 400 and "offset" in response.json()["detail"]

@@ -159,3 +159,39 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
     assert too_many.status_code == 400
     assert counts(live.db_url) == (0, 1, 0)
     assert stored_files(live) == []
+
+
+def test_unstorable_text_is_refused_not_a_server_error(live: Live) -> None:
+    path = report_link(live)
+    raw = (
+        b"--b\r\nContent-Disposition: form-data; name=\"outcome\"\r\n\r\ncannot\r\n"
+        b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n\xff\xfe broken \xed\xa0\x80\r\n--b--\r\n"
+    )
+    with live.client() as client:
+        nul = post_form(client, path, {"outcome": "cannot", "note": "原因\x00隐藏"})
+        broken = client.post(path, content=raw, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert nul.status_code == 422 and "不允许的字符" in nul.text
+    # Bytes that are not UTF-8 are decoded leniently by the form parser (as Latin-1): stored as text, no 5xx.
+    assert broken.status_code == 201, broken.text
+    assert counts(live.db_url) == (1, 2, 0)
+
+
+def test_one_link_submitted_twice_at_once_records_once(live: Live) -> None:
+    import threading
+
+    path = report_link(live)
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def submit() -> None:
+        with live.client() as client:
+            barrier.wait()
+            statuses.append(post_form(client, path, {"outcome": "partial", "metric.participants": "5"}).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [201, 410, 410, 410]
+    assert counts(live.db_url) == (1, 2, 0)
