@@ -128,7 +128,7 @@ def _demo_notifications(day: dt.date) -> None:
     if files:
         sample = files[0].read_text(encoding="utf-8").split("\n---\n")[0].splitlines()
         console.print(f"\n[bold]示例消息（{files[0].name}）：[/]")
-        console.print("\n".join(sample[:30]) + ("\n……" if len(sample) > 30 else ""), highlight=False, markup=False)
+        console.print("\n".join(sample[:30]) + ("\n……" if len(sample) > 30 else ""), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import AGREEMENTS, FIXTURES, ROOT
+from conftest import AGREEMENTS, FIXTURES
 
 COOP = str(Path(sys.executable).parent / "coop")
 
@@ -21,7 +21,8 @@ def run(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.Compl
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.run([COOP, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    # Run outside the checkout: the demo writes its local inbox under the working directory.
+    proc = subprocess.run([COOP, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         raise AssertionError(f"coop {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -29,13 +30,15 @@ def run(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.Compl
 
 @pytest.mark.slow
 def test_demo_plans_every_shipped_agreement_and_replan_is_a_noop(tmp_path: Path) -> None:
-    out = run(["demo", "--today", "2026-11-25"], tmp_path).stdout
+    out = run(["demo", "--directory", str(AGREEMENTS), "--today", "2026-11-25"], tmp_path).stdout
     titles = {p.stem for p in AGREEMENTS.glob("*.yaml")}
     assert len(titles) >= 4
     for stem in titles:
         assert stem in out
     assert "近期到期的 10 项任务" in out
     assert "台账完整" in out
+    inbox = sorted((tmp_path / ".coop" / "inbox").glob("*.md"))
+    assert inbox and "完成后请登记" in inbox[0].read_text(encoding="utf-8")
     again = run(["plan", *sorted(str(p) for p in AGREEMENTS.glob("*.yaml")), "--today", "2026-11-25"], tmp_path).stdout
     assert again.count("协议未变化") == len(titles)
 
