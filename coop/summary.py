@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from coop.dispatcher import DrainReport
 from coop.store.notices import BatchResult
+from coop.store.outbox import OutboxRow
 from coop.store.plans import PlanResult
 from coop.store.status import AgreementSummary
 
@@ -91,4 +92,19 @@ def dispatch_markdown(
     if report.dead:
         lines += ["", "### 死信（需协调员处理后重新投递）", "", "| 消息 | 渠道 | 错误 |", "|---|---|---|"]
         lines += [f"| #{oid} | {channel} | {error[:200]} |" for oid, channel, error in report.dead]
+    return "\n".join(lines) + "\n"
+
+
+def dead_letters_markdown(rows: Iterable[OutboxRow]) -> str:
+    """Messages that gave up: auditors see what never reached a department, coordinators what to re-queue."""
+    rows = list(rows)
+    if not rows:
+        return "### 通知死信\n\n无：所有通知均已送达或仍在重试。\n"
+    lines = [
+        f"### 通知死信（{len(rows)} 封，协调员修复渠道后可用 `coop outbox requeue` 重新投递）",
+        "",
+        "| 消息 | 收件部门 | 渠道 | 尝试次数 | 最后错误 |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| #{r.id} | {r.recipient} | {r.channel} | {r.attempts} | {(r.last_error or '')[:200]} |" for r in rows]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,12 @@ from coop.audit import AuditSummary, GroupBy
 from coop.clock import today_in_shanghai
 from coop.errors import CoopError
 from coop.store.audit import AuditFilter
-from tasks.audit import collect_audit, publish_audit_artifact, verify_ledger
+from tasks.audit import (
+    collect_audit,
+    collect_dead_letters,
+    publish_audit_artifact,
+    verify_ledger,
+)
 from tasks.database import migrate_database
 
 
@@ -49,5 +54,5 @@ def audit_report(
     verification = verify_ledger(database_url)
     flt = AuditFilter(agreement=agreement, programme=programme, party=party, department=department, due_from=due_from, due_to=due_to)
     summary = collect_audit(flt, day, today, group_by, max(0, overdue_limit), database_url)
-    publish_audit_artifact(summary, verification)
+    publish_audit_artifact(summary, verification, collect_dead_letters(database_url))
     return summary

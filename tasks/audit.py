@@ -8,9 +8,19 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from coop.audit import GROUP_LABELS, AuditSummary, GroupBy, percent, summarise_states, summary_markdown
+from coop.audit import (
+    GROUP_LABELS,
+    AuditSummary,
+    GroupBy,
+    percent,
+    summarise_states,
+    summary_markdown,
+)
+from coop.notify.channels import redact
 from coop.store.audit import AuditFilter, auditor_session, occurrence_states
 from coop.store.ledger import Verification, verify
+from coop.store.outbox import OutboxRow, dead_letters
+from coop.summary import dead_letters_markdown
 
 
 @task(name="校验台账 verify ledger", cache_policy=NO_CACHE)
@@ -31,9 +41,15 @@ def collect_audit(
     return summary
 
 
+@task(name="列出通知死信 list dead letters", cache_policy=NO_CACHE)
+def collect_dead_letters(database_url: str | None = None) -> list[OutboxRow]:
+    with auditor_session(url=database_url) as session:
+        return dead_letters(session)
+
+
 @task(name="发布审计报告 publish audit artifact", cache_policy=NO_CACHE)
-def publish_audit_artifact(summary: AuditSummary, verification: Verification) -> str:
-    markdown = summary_markdown(summary, verification)
+def publish_audit_artifact(summary: AuditSummary, verification: Verification, dead: list[OutboxRow] | None = None) -> str:
+    markdown = summary_markdown(summary, verification) + "\n" + redact(dead_letters_markdown(dead or []))
     create_markdown_artifact(key="audit-report", markdown=markdown, description=f"审计报告（截至 {summary.as_of}）")
     label = GROUP_LABELS[summary.group_by]
     create_table_artifact(

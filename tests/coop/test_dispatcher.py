@@ -24,8 +24,9 @@ from coop.notify.robots import IDEMPOTENCY_HEADER
 from coop.planning import calendar_fingerprint, expand
 from coop.settings import Settings
 from coop.store.notices import batch_notices, record_due_notices
-from coop.store.outbox import requeue_dead
+from coop.store.outbox import dead_letters, requeue_dead
 from coop.store.plans import apply_plan
+from coop.summary import dead_letters_markdown
 from models.db import session_scope
 from models.tables import DeliveryAttempt, OutboxMessage, utcnow
 
@@ -132,6 +133,9 @@ def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: 
     report = drain_outbox(db_url, wait_seconds=0, settings=FAST)
     [(_, channel, error)] = report.dead
     assert channel == "changshou-feishu" and "COOP_CHANNEL_CHANGSHOU_FEISHU" in error
+    with session_scope(db_url) as s:
+        audit_section = dead_letters_markdown(dead_letters(s))
+    assert "长寿区" in audit_section and "changshou-feishu" in audit_section and "死信" in audit_section
 
 
 @pytest.mark.slow
