@@ -109,6 +109,7 @@ def demo(
 
 def _demo_notifications(day: dt.date) -> None:
     """Channels nobody configured are pointed at local files, so the demo shows real deliveries offline."""
+    from coop.notify.channels import channel_env_var
     from coop.store.notices import channel_references
     from flows.dispatch_notifications import dispatch_notifications
     from models.db import session_scope
@@ -116,9 +117,8 @@ def _demo_notifications(day: dt.date) -> None:
     inbox = Path(".coop/inbox").resolve()
     with session_scope() as session:
         names = sorted(channel_references(session))
-    local = [n for n in names if not os.environ.get("COOP_CHANNEL_" + n.upper().replace("-", "_").replace(".", "_"))]
-    for name in local:
-        os.environ["COOP_CHANNEL_" + name.upper().replace("-", "_").replace(".", "_")] = f"coopfile://{inbox / name}.md"
+    for name in names:
+        os.environ.setdefault(channel_env_var(name), f"coopfile://{inbox / name}.md")
     report = _run(dispatch_notifications, today=day, wait_seconds=0)
     console.rule("通知投递（演示：未配置的渠道写入本地文件 .coop/inbox/）")
     console.print(f"成功 {report.total('sent')} 封，待重试 {report.total('retry')} 封，死信 {report.total('dead')} 封")

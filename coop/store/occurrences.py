@@ -176,33 +176,34 @@ def _check_evidence_files(session: Session, evidence: list[str]) -> None:
 
 def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
     """A coordinator releases a department from one occurrence; the reason is kept in the ledger."""
-    _check_reason(reason, "豁免")
-    occ = _locked(session, occurrence_id)
-    if occ is None:
-        raise UnknownOccurrence(occurrence_id)
-    if occ.status not in OPEN_STATUSES:
-        raise InvalidTransition(f"任务 #{occ.id} 当前状态为 {occ.status}，无法豁免")
-    [event_id] = ledger.append(
-        session, [EventDraft("occurrence_waived", actor, {"reason": reason, "previous_status": str(occ.status)}, occ.agreement_id, occ.id)]
-    )
-    occ.status, occ.closed_at, occ.updated_at = OccurrenceStatus.waived, utcnow(), utcnow()
-    session.add(occ)
-    return event_id
+    return _close(session, occurrence_id, reason, actor, OccurrenceStatus.waived, "occurrence_waived", "豁免")
 
 
 def cancel(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
     """A coordinator cancels one open occurrence outside a re-plan (e.g. the event was called off); reason in the ledger."""
-    _check_reason(reason, "取消")
+    return _close(session, occurrence_id, reason, actor, OccurrenceStatus.cancelled, "occurrence_cancelled", "取消", with_key=True)
+
+
+def _close(
+    session: Session,
+    occurrence_id: int,
+    reason: str,
+    actor: str,
+    status: OccurrenceStatus,
+    kind: str,
+    verb: str,
+    with_key: bool = False,
+) -> int:
+    """Close one open occurrence by a coordinator's decision, with the reason in the same transaction's ledger event."""
+    _check_reason(reason, verb)
     occ = _locked(session, occurrence_id)
     if occ is None:
         raise UnknownOccurrence(occurrence_id)
     if occ.status not in OPEN_STATUSES:
-        raise InvalidTransition(f"任务 #{occ.id} 当前状态为 {occ.status}，无法取消")
-    [event_id] = ledger.append(
-        session,
-        [EventDraft("occurrence_cancelled", actor, {"reason": reason, "previous_status": str(occ.status), "key": occ.key}, occ.agreement_id, occ.id)],
-    )
-    occ.status, occ.closed_at, occ.updated_at = OccurrenceStatus.cancelled, utcnow(), utcnow()
+        raise InvalidTransition(f"任务 #{occ.id} 当前状态为 {occ.status}，无法{verb}")
+    payload = {"reason": reason, "previous_status": str(occ.status)} | ({"key": occ.key} if with_key else {})
+    [event_id] = ledger.append(session, [EventDraft(kind, actor, payload, occ.agreement_id, occ.id)])
+    occ.status, occ.closed_at, occ.updated_at = status, utcnow(), utcnow()
     session.add(occ)
     return event_id
 
