@@ -32,9 +32,10 @@ FAST = Settings(
     notify_backoff_max_seconds=0.2,
     notify_max_attempts=3,
     notify_rate_per_minute={},
-    notify_timeout_seconds=0.5,
+    notify_timeout_seconds=5.0,  # the sink answers at once unless a test makes it slow: a loaded CI box must not time out
 )
 PATIENT = FAST.model_copy(update={"notify_max_attempts": 5})
+IMPATIENT = PATIENT.model_copy(update={"notify_timeout_seconds": 0.5})  # for the faults that are slowness
 
 
 NOT_BEFORE = dt.datetime.now(dt.UTC).replace(microsecond=0)  # moved forward per test, see _retry_at
@@ -74,8 +75,11 @@ def test_transient_fault_is_retried_with_backoff_and_delivered_once(db_url: str,
     inject, detail, least_wait = TRANSIENT[fault]
     assert plan_and_decide(db_url) == 5
     inject(notify_channels)
-    report = drain_outbox(db_url, wait_seconds=20, settings=PATIENT)
-    assert report.total("retry") == 2 and report.total("dead") == 0
+    settings = IMPATIENT if detail == "timeout" else PATIENT
+    report = drain_outbox(db_url, wait_seconds=20, settings=settings)
+    # Only the faulty robot's retries are counted: under load a short timeout may also retry a healthy peer once.
+    retried = sum(n for (channel, _, outcome), n in report.counts.items() if outcome == "retry" and channel == "yubei-wecom")
+    assert retried == 2 and report.total("dead") == 0
     assert outbox_status(db_url) == {"sent": 5}
 
     attempts = _attempts(db_url, "yubei-wecom")
@@ -83,7 +87,7 @@ def test_transient_fault_is_retried_with_backoff_and_delivered_once(db_url: str,
     assert all(detail in a.detail and a.retryable for a in attempts[:2]), [a.detail for a in attempts]
     # Each retry waited at least its backoff (or what the sink asked for): the schedule is stored, not slept on.
     for n, (failed, following) in enumerate(itertools.pairwise(attempts), start=1):
-        wait = backoff(n, PATIENT.notify_backoff_seconds, PATIENT.notify_backoff_max_seconds, least_wait or None)
+        wait = backoff(n, settings.notify_backoff_seconds, settings.notify_backoff_max_seconds, least_wait or None)
         assert (following.at - failed.at).total_seconds() >= wait
     if fault == "http-429-retry-after-date":
         assert attempts[1].at >= NOT_BEFORE
