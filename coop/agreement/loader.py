@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from coop.agreement.fastyaml import fast_tree
 from coop.agreement.schema import Agreement
 from coop.errors import AgreementError, Problem
 
@@ -56,7 +57,8 @@ def load_agreement(path: str | Path) -> LoadedAgreement:
     return parse_agreement(raw, name)
 
 
-def parse_agreement(raw: bytes | str, name: str = "<agreement>") -> LoadedAgreement:
+def parse_agreement(raw: bytes | str, name: str = "<agreement>", fast: bool = True) -> LoadedAgreement:
+    """`fast=False` skips the libyaml fast path (tests compare both)."""
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > MAX_FILE_BYTES:
         raise AgreementError([Problem(name, None, f"file is {len(data)} bytes; the limit is {MAX_FILE_BYTES}")])
@@ -64,6 +66,8 @@ def parse_agreement(raw: bytes | str, name: str = "<agreement>") -> LoadedAgreem
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise AgreementError([Problem(name, None, f"not UTF-8 text (byte {exc.start})")]) from None
+    if fast and (loaded := _parse_fast(text, name)) is not None:
+        return loaded
     tree = _parse_yaml(text, name)
     _check_tree(tree, name)
     _unquote_numeric_ids(tree, text)
@@ -75,6 +79,20 @@ def parse_agreement(raw: bytes | str, name: str = "<agreement>") -> LoadedAgreem
     if problems:
         raise AgreementError(problems)
     return LoadedAgreement(agreement, name, content_hash(agreement), _clause_lines(tree))
+
+
+def _parse_fast(text: str, name: str) -> LoadedAgreement | None:
+    """A valid file, read without the round-trip parser; None sends anything doubtful down the path that explains errors."""
+    fast = fast_tree(text, MAX_NODES, MAX_DEPTH, _BAD_TEXT)
+    if fast is None:
+        return None
+    try:
+        agreement = Agreement.model_validate(fast.data)
+    except ValidationError:
+        return None
+    if next(iter(_cross_references(agreement, fast.data, name)), None) is not None:
+        return None
+    return LoadedAgreement(agreement, name, content_hash(agreement), fast.clause_lines)
 
 
 def _parse_yaml(text: str, name: str) -> CommentedMap:
