@@ -26,37 +26,24 @@ def _agreement_files(directory: str) -> list[Path]:
 
 
 def plan(url: str, directory: str, today: str) -> dict[str, Any]:
-    """The engine, exactly as tasks/plan.py runs it: load → expand → one transaction per agreement."""
-    from coop.agreement.loader import load_agreement
-    from coop.calendar import default_calendar
-    from coop.planning import calendar_fingerprint, check_unique_keys, expand
-    from coop.settings import get_settings
-    from coop.store.plans import apply_plan
-    from models.db import get_engine, session_scope
+    """The engine's batch planner (coop.planner.plan_files, as `coop plan` and the plan-all flow run it):
+    one transaction per agreement, the next files read and expanded in a helper thread meanwhile."""
+    from coop.planner import plan_files
+    from models.db import get_engine
 
-    day = dt.date.fromisoformat(today)
-    limit = get_settings().max_occurrences_per_clause
     get_engine(url).connect().close()
     idle = rss_now_mb()
-    load_s = expand_s = write_s = 0.0
+    prepare_s = write_s = 0.0
     rows = created = 0
     started = time.perf_counter()
-    for path in _agreement_files(directory):
-        t0 = time.perf_counter()
-        loaded = load_agreement(path)
-        t1 = time.perf_counter()
-        planned = expand(loaded, default_calendar(), limit)
-        check_unique_keys(planned, loaded)
-        t2 = time.perf_counter()
-        with session_scope(url) as session:
-            result = apply_plan(session, loaded, planned, day, ACTOR, calendar_fingerprint(default_calendar()))
-        t3 = time.perf_counter()
-        load_s, expand_s, write_s = load_s + t1 - t0, expand_s + t2 - t1, write_s + t3 - t2
-        rows += len(planned)
-        created += result.created
-        del loaded, planned
+    for outcome in plan_files(_agreement_files(directory), dt.date.fromisoformat(today), ACTOR, url):
+        if outcome.result is None:
+            raise RuntimeError(f"{outcome.path}: {outcome.error}")
+        prepare_s, write_s = prepare_s + outcome.prepare_seconds, write_s + outcome.write_seconds
+        rows += outcome.occurrences
+        created += outcome.result.created
     total = time.perf_counter() - started
-    return dict(seconds=total, load_s=load_s, expand_s=expand_s, write_s=write_s, rows=rows, created=created, idle_rss_mb=idle)
+    return dict(seconds=total, prepare_s=prepare_s, write_s=write_s, rows=rows, created=created, idle_rss_mb=idle)
 
 
 def replan(url: str, directory: str, today: str) -> dict[str, Any]:

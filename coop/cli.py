@@ -84,6 +84,44 @@ def plan(
     _print_status(day, None)
 
 
+@app.command("plan-batch")
+def plan_batch(
+    directory: Annotated[Path, typer.Argument(help="协议文件夹（其中每个 .yaml 文件是一份协议）")],
+    today: TodayOpt = None,
+) -> None:
+    """批量计划整个文件夹的协议（不经 Prefect，适合数百份协议）— plan a whole folder in bulk.
+
+    Each agreement is still all or nothing; a bad file is reported and the others are planned.
+    """
+    from coop.migrate import upgrade
+    from coop.planner import plan_files
+    from coop.settings import get_settings
+
+    day = _day(today)
+    paths = sorted(directory.glob("*.yaml"))
+    if not paths:
+        err.print(f"[bold red]错误[/]: {directory} 中没有 .yaml 协议文件", highlight=False)
+        raise typer.Exit(2)
+    upgrade()
+    failed = created = 0
+    for outcome in plan_files(paths, day, get_settings().actor):
+        if outcome.result is None:
+            failed += 1
+            err.print(f"[bold red]✗[/] {outcome.path}: {outcome.error}", highlight=False)
+        elif outcome.result.unchanged:
+            console.print(f"[green]✓[/] {outcome.path}: 协议未变化，未写入任何数据", highlight=False)
+        else:
+            created += outcome.result.created
+            r = outcome.result
+            console.print(
+                f"[green]✓[/] {outcome.path}: 第 {r.version} 版 — 新增 {r.created}，调整 {r.updated}，取消 {r.cancelled}，保留 {r.kept}",
+                highlight=False,
+            )
+    console.print(f"共 {len(paths)} 份协议：{len(paths) - failed} 份成功，{failed} 份失败；新增任务 {created} 项", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option(help="协议文件夹")] = Path("agreements"),

@@ -7,12 +7,10 @@ import datetime as dt
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from coop import planner
 from coop.agreement.loader import LoadedAgreement, load_agreement
-from coop.calendar import default_calendar
-from coop.planning import PlannedOccurrence, calendar_fingerprint, check_unique_keys, expand
-from coop.settings import get_settings
-from coop.store.plans import PlanResult, apply_plan
-from models.db import session_scope
+from coop.planning import PlannedOccurrence
+from coop.store.plans import PlanResult
 from tasks.report import explain_user_error
 
 
@@ -23,9 +21,7 @@ def load(path: str) -> LoadedAgreement:
 
 @task(name="展开任务 expand occurrences", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def expand_occurrences(loaded: LoadedAgreement) -> list[PlannedOccurrence]:
-    planned = expand(loaded, default_calendar(), get_settings().max_occurrences_per_clause)
-    check_unique_keys(planned, loaded)
-    return planned
+    return planner.expand_checked(loaded)
 
 
 @task(name="写入计划 upsert plan", cache_policy=NO_CACHE, on_failure=[explain_user_error])
@@ -33,5 +29,4 @@ def upsert_plan(
     loaded: LoadedAgreement, planned: list[PlannedOccurrence], today: dt.date, actor: str, database_url: str | None = None
 ) -> PlanResult:
     """One transaction per agreement plan: a failure anywhere leaves the database as it was."""
-    with session_scope(database_url) as session:
-        return apply_plan(session, loaded, planned, today, actor, calendar_fingerprint(default_calendar()))
+    return planner.write(loaded, planned, today, actor, database_url)

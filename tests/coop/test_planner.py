@@ -1,0 +1,88 @@
+"""The batch planner: grouped commits and read-ahead change nothing about what is stored, per agreement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import AGREEMENTS, FIXTURES
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from coop.cli import app
+from coop.errors import AgreementError
+from coop.planner import plan_files
+from coop.store.ledger import verify
+from models.db import get_engine, session_scope
+
+TODAY = dt.date(2026, 3, 1)
+
+
+def _folder(tmp_path: Path, bad: bool) -> Path:
+    folder = tmp_path / "agreements"
+    folder.mkdir()
+    for path in AGREEMENTS.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    shutil.copy(FIXTURES / "small.yaml", folder / "small.yaml")
+    if bad:  # sorts between the good files, so it lands inside a group
+        text_ = (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝北区, 渝中区]")
+        (folder / "m-broken.yaml").write_text(text_.replace("id: test-small", "id: broken"), encoding="utf-8")
+    return folder
+
+
+def _stored(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """What was planned, without ids and timestamps (which differ between two databases)."""
+    queries = {
+        "occurrences": "SELECT o.agreement_id, o.key, o.due_date, o.host, o.status FROM occurrence o",
+        "agreements": "SELECT id, version, content_hash FROM agreement",
+        "ledger": "SELECT kind, agreement_id, payload FROM ledger_event",
+    }
+    with get_engine(url).connect() as conn:
+        return {name: sorted((tuple(map(str, r)) for r in conn.execute(text(sql))), key=repr) for name, sql in queries.items()}
+
+
+@pytest.mark.parametrize("group_rows", [1, 100_000])
+def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(db_url: str, tmp_path: Path, group_rows: int) -> None:
+    folder = _folder(tmp_path, bad=True)
+    outcomes = list(plan_files(sorted(folder.glob("*.yaml")), TODAY, "tester", db_url, group_rows=group_rows))
+    assert [o.path for o in outcomes] == [str(p) for p in sorted(folder.glob("*.yaml"))]
+    [bad] = [o for o in outcomes if o.result is None]
+    assert bad.path.endswith("m-broken.yaml") and isinstance(bad.error, AgreementError)
+    assert "m-broken.yaml:" in str(bad.error) and "渝中区" in str(bad.error)
+    good = [o for o in outcomes if o.result is not None]
+    stored = _stored(db_url)
+    assert {row[0] for row in stored["occurrences"]} == {o.result.agreement_id for o in good if o.result}
+    assert len(stored["occurrences"]) == sum(o.result.created for o in good if o.result) == sum(o.occurrences for o in good)
+    assert "broken" not in {row[0] for row in stored["agreements"]}
+    with session_scope(db_url) as s:
+        assert verify(s).ok
+
+
+def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(db_url: str, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, bad=False)
+    one_by_one = f"sqlite:///{tmp_path / 'one-by-one.db'}"
+    from coop.migrate import upgrade
+
+    upgrade(one_by_one)
+    paths = sorted(folder.glob("*.yaml"))
+    assert all(o.result for o in plan_files(paths, TODAY, "tester", one_by_one, group_rows=1))
+    assert all(o.result for o in plan_files(paths, TODAY, "tester", db_url))
+    assert _stored(db_url) == _stored(one_by_one)
+
+    again = list(plan_files(paths, TODAY + dt.timedelta(days=7), "tester", db_url))
+    assert all(o.result and o.result.unchanged for o in again)
+    assert _stored(db_url) == _stored(one_by_one)
+
+
+def test_plan_batch_command_plans_a_folder_and_exits_2_when_a_file_is_bad(db_env: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "bad").mkdir()
+    good = runner.invoke(app, ["plan-batch", str(_folder(tmp_path / "ok", bad=False)), "--today", "2026-03-01"])
+    assert good.exit_code == 0, good.output
+    assert "份成功，0 份失败" in good.output
+    bad = runner.invoke(app, ["plan-batch", str(_folder(tmp_path / "bad", bad=True)), "--today", "2026-03-01"])
+    assert bad.exit_code == 2
+    assert "m-broken.yaml" in bad.output and "1 份失败" in bad.output
