@@ -56,3 +56,19 @@ def test_xlsx_chunks_are_a_complete_file_and_leave_no_temp_file(tmp_path: Path) 
     (tmp_path / "x.xlsx").write_bytes(data)
     assert load_workbook(tmp_path / "x.xlsx").active["F2"].value == "联合培训"
     assert b"".join(export_chunks("csv", [])).decode("utf-8-sig").startswith("任务编号")
+
+
+def test_xlsx_keeps_dates_numbers_and_text_and_neutralises_formulas(tmp_path: Path) -> None:
+    target = tmp_path / "cells.xlsx"
+    row = ["=HYPERLINK(\"http://x\")", "@SUM(A1)", "普通 <&> 文本", " 前后空格 ", dt.date(2026, 3, 31),
+           dt.datetime(2026, 3, 31, 9, 30), 13200, 2.5, "控制\x01字符", ""]
+    assert write_xlsx([row], target, header=[f"c{i}" for i in range(len(row))], title="审计导出") == 1
+    book = load_workbook(target)
+    sheet = book.active
+    assert sheet.title == "审计导出"
+    values = [c.value for c in sheet[2]]
+    assert values[:4] == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "普通 <&> 文本", " 前后空格 "]
+    assert values[4].date() == dt.date(2026, 3, 31) and sheet["E2"].number_format == "yyyy-mm-dd"
+    assert values[5] == dt.datetime(2026, 3, 31, 9, 30)
+    assert values[6:8] == [13200, 2.5]
+    assert values[8] is not None and values[8].startswith("控制") and values[9] is None  # a control code does not abort the export
