@@ -151,8 +151,12 @@ def occurrence_states(session: Session, flt: AuditFilter, as_of: dt.date, *, fro
     ).join(AgreementRecord, AgreementRecord.id == Occurrence.agreement_id)
     created_in: dict[str, list[tuple[int, dt.datetime]]] = {}
     if from_ledger:
+        # An occurrence's rank within its agreement says which plan created it; rank only the agreements the
+        # filter touches, not the whole table (a department × quarter cell then costs milliseconds, not seconds).
+        touched = _apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct().correlate(None)
         ranked = (
             select(Occurrence.id.label("oid"), func.row_number().over(partition_by=Occurrence.agreement_id, order_by=Occurrence.id).label("rank"))  # type: ignore[union-attr]
+            .where(Occurrence.agreement_id.in_(touched))  # type: ignore[attr-defined]
         ).subquery()
         base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == Occurrence.id)
         created_in = _plan_thresholds(session, flt.agreement)
