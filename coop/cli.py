@@ -8,13 +8,17 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from coop.errors import CoopError
+
+if TYPE_CHECKING:
+    from coop.store.plans import PlanResult
+
 
 def _quiet_prefect() -> None:
     """Keep the shell output readable (set before Prefect reads its settings); its logs still reach the server."""
@@ -73,15 +77,19 @@ def plan(
 
     day = _day(today)
     for path in paths:
-        result = _run(plan_agreement, agreement=str(path), today=day)
-        if result.unchanged:
-            console.print(f"[green]✓[/] {path}: 协议未变化（第 {result.version} 版），未写入任何数据")
-        else:
-            console.print(
-                f"[green]✓[/] {path}: 第 {result.version} 版 — 新增 {result.created}，调整 {result.updated}，"
-                f"取消 {result.cancelled}，保留 {result.kept}"
-            )
+        _print_plan_result(str(path), _run(plan_agreement, agreement=str(path), today=day))
     _print_status(day, None)
+
+
+def _print_plan_result(path: str, result: PlanResult) -> None:
+    if result.unchanged:
+        console.print(f"[green]✓[/] {path}: 协议未变化（第 {result.version} 版），未写入任何数据", highlight=False)
+    else:
+        console.print(
+            f"[green]✓[/] {path}: 第 {result.version} 版 — 新增 {result.created}，调整 {result.updated}，"
+            f"取消 {result.cancelled}，保留 {result.kept}",
+            highlight=False,
+        )
 
 
 @app.command("plan-batch")
@@ -108,15 +116,9 @@ def plan_batch(
         if outcome.result is None:
             failed += 1
             err.print(f"[bold red]✗[/] {outcome.path}: {outcome.error}", highlight=False)
-        elif outcome.result.unchanged:
-            console.print(f"[green]✓[/] {outcome.path}: 协议未变化，未写入任何数据", highlight=False)
         else:
             created += outcome.result.created
-            r = outcome.result
-            console.print(
-                f"[green]✓[/] {outcome.path}: 第 {r.version} 版 — 新增 {r.created}，调整 {r.updated}，取消 {r.cancelled}，保留 {r.kept}",
-                highlight=False,
-            )
+            _print_plan_result(outcome.path, outcome.result)
     console.print(f"共 {len(paths)} 份协议：{len(paths) - failed} 份成功，{failed} 份失败；新增任务 {created} 项", highlight=False)
     if failed:
         raise typer.Exit(2)
