@@ -33,11 +33,24 @@ LOOPBACK = re.compile(r"^(https?|wss?)://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
+class _RetryWhenBusy(httpx.HTTPTransport):
+    """As Prefect's own client does: a server whose database is busy answers 503 (or 429) and did nothing; ask again."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(6):
+            response = super().handle_request(request)
+            if response.status_code not in (429, 503) or attempt == 5:
+                return response
+            response.close()
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
 class PrefectApi:
     """The few REST calls the tests need, against one server (no client settings shared with other tests)."""
 
     def __init__(self, api_url: str):
-        self.http = httpx.Client(base_url=api_url, timeout=30.0)
+        self.http = httpx.Client(base_url=api_url, timeout=30.0, transport=_RetryWhenBusy())
 
     def deployment_id(self, name: str) -> str:
         response = self.http.get(f"/deployments/name/{name}/{name}")
