@@ -381,6 +381,7 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
             ok += bool(notifier.notify(body=body, title=f"【协作通】部门{i} 待办提醒"))
         seq_seconds = time.perf_counter() - notifier_started
         answered = int(urllib.request.urlopen(f"{base}/count").read())
+        keyed, distinct = map(int, urllib.request.urlopen(f"{base}/keys").read().split())
     finally:
         sink.terminate()
         sink.wait()
@@ -394,6 +395,8 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
         sequential_ok=ok,
         sequential_rate=sequential / seq_seconds,
         sink_answered=answered,
+        sink_distinct_keys=distinct,  # the dispatcher's messages as the sink saw them (apprise sends no key)
+        sink_duplicates=keyed - distinct,
         concurrency=_concurrency(),
     )
 

@@ -1,17 +1,24 @@
-"""Deliver a batch of messages concurrently: bounded in flight, spaced per channel, never raising."""
+"""Deliver messages concurrently: bounded in flight, spaced per channel, never raising."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 
 import httpx
 
 from coop.errors import CoopError
 from coop.notify.channels import Channel, redact
-from coop.notify.robots import DeliveryResult, adeliver
+from coop.notify.robots import DeliveryResult, adeliver, request_count
+
+# httpcore's pool scans every connection for every other one each time a request comes or goes (quadratic):
+# past ~16 connections in one client that costs more CPU than the requests themselves, and throughput
+# collapses (64 connections to one 50 ms endpoint: ~125/s instead of ~1,200/s). Several small clients don't.
+CONNECTIONS_PER_CLIENT = 8
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,74 @@ class ChannelPacer:
             await asyncio.sleep(start - now)
 
 
+class Deliverer:
+    """Sends messages for one dispatch run; use as `async with`, inside one event loop.
+
+    Lives as long as the run, so connections are reused from message to message, each channel is looked
+    up once (a Prefect Secret block is an HTTP call), and per-channel pacing holds across claimed batches.
+    """
+
+    def __init__(
+        self, resolve: Callable[[str], Channel], concurrency: int, per_minute: dict[str, int], timeout: float = 10.0
+    ) -> None:
+        self._resolve = resolve
+        self._timeout = timeout
+        self._pacer = ChannelPacer(per_minute)
+        self._channels: dict[str, Channel | CoopError] = {}
+        count = math.ceil(concurrency / CONNECTIONS_PER_CLIENT)
+        self._clients: list[httpx.AsyncClient] = []
+        # One slot per delivery allowed in flight, each tied to a client; a client never gets more
+        # requests at once than it has connections, so no request waits inside httpx's pool.
+        self._slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for i in range(count):
+            size = min(CONNECTIONS_PER_CLIENT, concurrency - i * CONNECTIONS_PER_CLIENT)
+            client = httpx.AsyncClient(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), timeout=timeout)
+            self._clients.append(client)
+            for _ in range(size):
+                self._slots.put_nowait(client)
+
+    async def __aenter__(self) -> Deliverer:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await asyncio.gather(*(c.aclose() for c in self._clients), return_exceptions=True)
+
+    def channel(self, name: str) -> Channel:
+        """`resolve(name)`, once per run; a failure is remembered too."""
+        found = self._channels.get(name)
+        if found is None:
+            try:
+                found = self._resolve(name)
+            except CoopError as exc:
+                found = exc
+            self._channels[name] = found
+        if isinstance(found, CoopError):
+            raise found
+        return found
+
+    async def deliver(self, message: Outgoing, ready: Callable[[int], Awaitable[bool]] | None = None) -> Delivered | None:
+        """Send one message once pacing and a free slot allow. `ready(requests)`, awaited while the slot is held
+        and just before sending, is told how many requests the message takes (a long one goes in parts) and
+        may hold the send back or veto it (then None: nothing was sent)."""
+        try:
+            channel = self.channel(message.channel)
+        except CoopError as exc:
+            return Delivered(message.id, DeliveryResult(False, False, None, redact(str(exc))), "unknown", 0)
+        await self._pacer.wait(message.channel, channel.kind)
+        client = await self._slots.get()
+        try:
+            if ready is not None and not await ready(request_count(channel.url, message.subject, message.body)):
+                return None
+            started = time.perf_counter()
+            try:
+                result = await adeliver(channel.url, message.subject, message.body, self._timeout, client=client, key=message.key)
+            except Exception as exc:  # a bug in one plugin must not lose the whole batch's results
+                result = DeliveryResult(False, True, None, redact(f"{type(exc).__name__}: {exc}"))
+            return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))
+        finally:
+            self._slots.put_nowait(client)
+
+
 async def deliver_each(
     messages: Sequence[Outgoing],
     resolve: Callable[[str], Channel],
@@ -61,24 +136,8 @@ async def deliver_each(
     timeout: float = 10.0,
 ) -> AsyncIterator[Delivered]:
     """Results as they complete, so the caller can record each promptly; an unconfigured channel is a non-retryable failure."""
-    gate = asyncio.Semaphore(concurrency)
-    pacer = ChannelPacer(per_minute)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-
-        async def one(message: Outgoing) -> Delivered:
-            try:
-                channel = resolve(message.channel)
-            except CoopError as exc:
-                return Delivered(message.id, DeliveryResult(False, False, None, redact(str(exc))), "unknown", 0)
-            await pacer.wait(message.channel, channel.kind)
-            async with gate:
-                started = time.perf_counter()
-                try:
-                    result = await adeliver(channel.url, message.subject, message.body, timeout, client=client, key=message.key)
-                except Exception as exc:  # a bug in one plugin must not lose the whole batch's results
-                    result = DeliveryResult(False, True, None, redact(f"{type(exc).__name__}: {exc}"))
-                return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))
-
-        for done in asyncio.as_completed([one(m) for m in messages]):
-            yield await done
+    async with Deliverer(resolve, concurrency, per_minute, timeout) as deliverer:
+        for done in asyncio.as_completed([deliverer.deliver(m) for m in messages]):
+            delivered = await done
+            if delivered is not None:  # always, without a `ready` veto
+                yield delivered

@@ -205,6 +205,16 @@ def _pieces(kind: RobotKind, title: str, body: str) -> list[tuple[str, str]]:
     return [(f"{title}（{i}/{len(pieces)}）", p) for i, p in enumerate(pieces, 1)]
 
 
+def request_count(url: str, title: str, body: str) -> int:
+    """How many requests delivering this message takes: a robot gets a body too long for it in numbered parts."""
+    if schema_of(url) not in ROBOT_SCHEMAS:
+        return 1
+    try:
+        return len(_pieces(parse_robot_url(url).kind, title, body))
+    except ValueError:
+        return 1
+
+
 def interpret(target: RobotTarget, response: httpx.Response) -> DeliveryResult:
     """Turn a robot's HTTP answer into a DeliveryResult, reading errcode/code from 200 bodies."""
     status = response.status_code

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlmodel import Session
 
 from coop.ledger import EventDraft
@@ -94,40 +94,106 @@ def settle(
     base: float,
     ceiling: float,
 ) -> list[Settled]:
-    """Record every attempt and move each message to sent / pending (retry later) / dead."""
-    settled = []
+    """Record every attempt and move each message to sent / pending (retry later) / dead.
+
+    A few statements per call, however many messages: one UPDATE for all sent, one executemany each for
+    retries and dead letters, one multi-row INSERT of the attempts (rows in id order: a stable lock order).
+    """
+    settled: list[Settled] = []
+    sent: list[int] = []
+    retry: list[dict[str, object]] = []
+    dead: list[dict[str, object]] = []
     for message, result, kind, duration_ms in deliveries:
         if result.ok:
-            outcome, values = "sent", dict(status=OutboxStatus.sent, sent_at=now, last_error=None)
+            outcome = "sent"
+            sent.append(message.id)
         elif result.retryable and message.attempt < max_attempts:
             wait = backoff(message.attempt, base, ceiling, result.retry_after)
             outcome = "retry"
-            values = dict(status=OutboxStatus.pending, next_attempt_at=now + dt.timedelta(seconds=wait), last_error=result.detail)
+            retry.append({"b_id": message.id, "b_next": now + dt.timedelta(seconds=wait), "b_error": result.detail})
         else:
-            outcome, values = "dead", dict(status=OutboxStatus.dead, last_error=result.detail)
-        # Only the current lease holder may settle: a dispatcher that lost its lease must not overwrite.
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == OutboxStatus.sending)
-            .values(lease_until=None, **values)
-        )
-        session.add(
-            DeliveryAttempt(
-                outbox_id=message.id,
-                at=now,
-                channel=message.channel,
-                channel_kind=kind,
-                ok=result.ok,
-                retryable=result.retryable,
-                status_code=result.status,
-                detail=result.detail[:1000],
-                duration_ms=duration_ms,
-                worker=worker,
-            )
-        )
+            outcome = "dead"
+            dead.append({"b_id": message.id, "b_error": result.detail})
         settled.append(Settled(message, result, kind, duration_ms, outcome))
-    session.flush()
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core statements: executemany with per-row values
+    # Only the current lease holder may settle: a dispatcher that lost its lease must not overwrite.
+    mine = (table.c.claimed_by == worker) & (table.c.status == OutboxStatus.sending)
+    if sent:
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(sorted(sent)), mine)
+            .values(status=OutboxStatus.sent, sent_at=now, last_error=None, lease_until=None)
+        )
+    if retry:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), mine)
+            .values(status=OutboxStatus.pending, next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"), lease_until=None),
+            sorted(retry, key=lambda r: r["b_id"]),  # type: ignore[arg-type, return-value]
+        )
+    if dead:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), mine)
+            .values(status=OutboxStatus.dead, last_error=bindparam("b_error"), lease_until=None),
+            sorted(dead, key=lambda r: r["b_id"]),  # type: ignore[arg-type, return-value]
+        )
+    if settled:
+        session.execute(
+            insert(DeliveryAttempt.__table__),  # type: ignore[attr-defined]
+            [
+                dict(
+                    outbox_id=s.message.id,
+                    at=now,
+                    channel=s.message.channel,
+                    channel_kind=s.channel_kind,
+                    ok=s.result.ok,
+                    retryable=s.result.retryable,
+                    status_code=s.result.status,
+                    detail=s.result.detail[:1000],
+                    duration_ms=s.duration_ms,
+                    worker=worker,
+                )
+                for s in settled
+            ],
+        )
     return settled
+
+
+def renew(session: Session, worker: str, ids: Sequence[int], now: dt.datetime, lease_seconds: float) -> set[int]:
+    """Extend this dispatcher's leases on messages it still holds (waiting for their turn, or being sent);
+    returns the ids still ours. One whose lease ran out and that another dispatcher took is not among them."""
+    if not ids:
+        return set()
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return set(
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(sorted(ids)), table.c.claimed_by == worker, table.c.status == OutboxStatus.sending)
+            .values(lease_until=now + dt.timedelta(seconds=lease_seconds))
+            .returning(table.c.id)
+        ).scalars()
+    )
+
+
+def release(session: Session, worker: str, messages: Sequence[Claimed]) -> None:
+    """Hand back claimed messages that were never sent (their lease would have run out first): due at once,
+    and the claim's attempt is taken back. Matching on the attempt number means only this very claim is
+    undone, never a newer claim of the same row made after the lease ran out."""
+    if not messages:
+        return
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.attempts == bindparam("b_attempt"),
+            table.c.claimed_by == worker,
+            table.c.status == OutboxStatus.sending,
+        )
+        .values(status=OutboxStatus.pending, attempts=table.c.attempts - 1, claimed_by=None, lease_until=None),
+        [{"b_id": m.id, "b_attempt": m.attempt} for m in sorted(messages, key=lambda m: m.id)],
+    )
 
 
 def next_retry_at(session: Session) -> dt.datetime | None:

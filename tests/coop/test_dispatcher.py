@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
-from coop.dispatcher import drain_outbox
+from coop.dispatcher import DrainReport, drain_outbox
 from coop.notify.robots import IDEMPOTENCY_HEADER
 from coop.planning import calendar_fingerprint, expand
 from coop.settings import Settings
@@ -166,3 +167,37 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url:
     # at most what the process had in flight when it died (concurrency 1) plus what it had delivered but not
     # yet recorded (one settle group) arrives twice, and with the same key
     assert sum(n - 1 for n in seen.values()) <= 2
+
+
+@pytest.mark.slow
+def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(db_url: str, notify_channels: RobotSink) -> None:
+    """Per-robot pacing may hold a message longer than its lease: the dispatcher renews the lease meanwhile,
+    so another dispatcher finds nothing to take over, and each message reaches the group once."""
+    plan_and_decide(db_url)
+    with session_scope(db_url) as s:
+        first = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "yubei-wecom")).scalar_one()
+        for i in range(3):  # three more for the same robot
+            s.add(OutboxMessage(dedup_key=f"extra:{i}", department_id=first.department_id, recipient_role="department",
+                                channel="yubei-wecom", kind="digest", subject=f"补充提醒{i}", body="正文"))
+    # A message every two seconds to WeCom robots, three-second leases: the fourth goes out six seconds after the first.
+    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 30}, "notify_lease_seconds": 3.0})
+    runs: dict[str, object] = {}
+    first_run = threading.Thread(target=lambda: runs.update(first=drain_outbox(db_url, wait_seconds=0, settings=paced)))
+    first_run.start()
+    deadline = time.monotonic() + 30
+    while len(notify_channels.messages("wecom")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # More than a lease after the claim, the last WeCom message is still waiting for its turn (for two more seconds).
+    assert len(notify_channels.messages("wecom")) == 3
+    intruder = drain_outbox(db_url, worker="intruder", wait_seconds=0, settings=paced)
+    first_run.join(timeout=30)
+
+    assert intruder.rounds == 0  # nothing was up for grabs
+    report = runs["first"]
+    assert isinstance(report, DrainReport) and report.total("sent") == 8
+    assert outbox_status(db_url) == Counter({"sent": 8})
+    wecom = notify_channels.messages("wecom")
+    assert sorted(r.key or "" for r in wecom) == sorted([first.dedup_key, "extra:0", "extra:1", "extra:2"])
+    with session_scope(db_url) as s:
+        assert set(s.execute(select(OutboxMessage.attempts)).scalars()) == {1}
+        assert s.execute(select(func.count()).select_from(DeliveryAttempt)).scalar_one() == 8

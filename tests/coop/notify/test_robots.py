@@ -22,6 +22,7 @@ from coop.notify.robots import (
     feishu_sign,
     parse_robot_url,
     parse_retry_after,
+    request_count,
     split_body,
 )
 
@@ -301,3 +302,15 @@ def test_adeliver_reports_refused_connection(robot_sink: RobotSink) -> None:
     result = asyncio.run(adeliver(url, "t", "b", timeout=2))
 
     assert not result.ok and result.retryable
+
+
+def test_request_count_says_how_many_requests_a_message_takes(robot_sink: RobotSink) -> None:
+    """The dispatcher budgets what a crash may resend in requests: a long digest goes out in parts."""
+    long_body = "\n".join(f"- 第{i}项任务：渝北区与广安市联合招商推介会材料报送" for i in range(300))
+    url = robot_sink.wecom_url()
+
+    assert deliver(url, "周报", long_body).ok
+    assert request_count(url, "周报", long_body) == len(robot_sink.messages("wecom")) > 1
+    assert request_count(url, "周报", "短消息") == 1
+    assert request_count(robot_sink.hook_url(), "周报", long_body) == 1  # apprise: one notify call
+    assert request_count("coop-wecom://", "周报", long_body) == 1  # unusable URL: nothing is sent, counted as one

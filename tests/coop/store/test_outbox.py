@@ -1,0 +1,124 @@
+"""Outbox bookkeeping on both engines: bulk settling, handing back unsent claims, renewing leases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select, update
+
+from coop.notify.robots import DeliveryResult
+from coop.store.outbox import Claimed, claim, release, renew, settle
+from models.db import session_scope
+from models.tables import Agency, DeliveryAttempt, Department, OutboxMessage, utcnow
+
+LEASE = 60.0
+
+
+def _fill(url: str, n: int) -> None:
+    with session_scope(url) as s:
+        s.execute(insert(Agency), [dict(name="测试区", full_name="测试区")])
+        agency = s.execute(select(Agency.id)).scalar_one()
+        s.execute(insert(Department), [dict(agency_id=agency, name="部门", channels=["c-wecom"], escalation_channels=[])])
+        dept = s.execute(select(Department.id)).scalar_one()
+        s.execute(
+            insert(OutboxMessage),
+            [
+                dict(dedup_key=f"k:{i}", department_id=dept, recipient_role="department", channel="c-wecom", kind="digest", subject=f"第{i}条", body="正文")
+                for i in range(n)
+            ],
+        )
+
+
+def _claim(url: str, worker: str, n: int) -> list[Claimed]:
+    with session_scope(url) as s:
+        return claim(s, worker, n, utcnow(), LEASE)
+
+
+def _rows(url: str) -> dict[int, OutboxMessage]:
+    with session_scope(url) as s:
+        return {m.id: m for m in s.execute(select(OutboxMessage)).scalars()}  # type: ignore[misc]
+
+
+def test_settle_records_a_mixed_group_in_bulk_and_leaves_a_lost_lease_alone(db_url: str) -> None:
+    _fill(db_url, 5)
+    ok, retry, dead, perm, lost = _claim(db_url, "w1", 5)  # id order
+    with session_scope(db_url) as s:  # another dispatcher took `lost` over (as after a lease ran out)
+        s.get(OutboxMessage, lost.id).claimed_by = "w2"  # type: ignore[union-attr]
+    now = utcnow()
+    results = [
+        (ok, DeliveryResult(True, False, 200, "wecom ok"), "wecom", 51),
+        (retry, DeliveryResult(False, True, 503, "HTTP 503", retry_after=30.0), "wecom", 52),
+        (dead, DeliveryResult(False, True, None, "timeout"), "wecom", 53),  # retryable, but out of attempts
+        (perm, DeliveryResult(False, False, 200, "errcode 93000"), "wecom", 54),
+        (lost, DeliveryResult(True, False, 200, "wecom ok"), "wecom", 55),
+    ]
+    with session_scope(db_url) as s:
+        s.get(OutboxMessage, dead.id).attempts = 3  # type: ignore[union-attr]
+    dead = Claimed(**{**dead.__dict__, "attempt": 3})
+    results[2] = (dead, *results[2][1:])
+
+    with session_scope(db_url) as s:
+        settled = settle(s, "w1", results, now, max_attempts=3, base=5.0, ceiling=900.0)
+
+    assert [x.outcome for x in settled] == ["sent", "retry", "dead", "dead", "sent"]
+    rows = _rows(db_url)
+    assert rows[ok.id].status == "sent" and rows[ok.id].sent_at is not None and rows[ok.id].lease_until is None
+    assert rows[retry.id].status == "pending" and rows[retry.id].last_error == "HTTP 503"
+    assert abs((rows[retry.id].next_attempt_at - now).total_seconds() - 30.0) < 1  # Retry-After beats the 5 s backoff
+    assert rows[dead.id].status == "dead" and rows[dead.id].last_error == "timeout"
+    assert rows[perm.id].status == "dead" and rows[perm.id].last_error == "errcode 93000"
+    assert rows[lost.id].status == "sending" and rows[lost.id].claimed_by == "w2"  # not ours to settle any more
+    with session_scope(db_url) as s:
+        attempts = s.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.outbox_id)).scalars().all()
+    assert [(a.outbox_id, a.ok, a.duration_ms, a.worker) for a in attempts] == [
+        (m.id, r.ok, ms, "w1") for m, r, _, ms in sorted(results, key=lambda x: x[0].id)
+    ]
+
+
+def test_release_undoes_only_the_claim_it_names(db_url: str) -> None:
+    _fill(db_url, 3)
+    mine = _claim(db_url, "w1", 3)
+    assert len(mine) == 3
+    earlier = utcnow() - dt.timedelta(seconds=1)
+    # The third message's lease ran out and it was claimed again, by the same worker: releasing the old
+    # claim of it must not undo the new one (the attempt number tells them apart).
+    with session_scope(db_url) as s:
+        s.get(OutboxMessage, mine[2].id).lease_until = earlier  # type: ignore[union-attr]
+    [taken] = _claim(db_url, "w1", 3)
+    assert taken.id == mine[2].id and taken.attempt == 2
+
+    with session_scope(db_url) as s:
+        release(s, "w1", mine)
+
+    rows = _rows(db_url)
+    for m in mine[:2]:
+        row = rows[m.id]
+        assert (row.status, row.attempts, row.claimed_by, row.lease_until) == ("pending", 0, None, None)
+    assert (rows[taken.id].status, rows[taken.id].attempts, rows[taken.id].claimed_by) == ("sending", 2, "w1")
+    with session_scope(db_url) as s:  # nor can another dispatcher release it
+        release(s, "w2", [taken])
+    assert _rows(db_url)[taken.id].status == "sending"
+    # Handed back means due at once: the next claim takes them, as a first attempt.
+    again = _claim(db_url, "w3", 3)
+    assert sorted(m.id for m in again) == sorted(m.id for m in mine[:2]) and {m.attempt for m in again} == {1}
+
+
+def test_renew_extends_our_leases_and_reports_the_ones_taken_over(db_url: str) -> None:
+    _fill(db_url, 3)
+    mine = _claim(db_url, "w1", 3)
+    assert len(mine) == 3
+    with session_scope(db_url) as s:  # all three leases ran out a while ago
+        s.execute(update(OutboxMessage).values(lease_until=utcnow() - dt.timedelta(seconds=70)))
+    [taken] = _claim(db_url, "w2", 1)  # w2 took the first over
+    now = utcnow()
+
+    with session_scope(db_url) as s:
+        kept = renew(s, "w1", [m.id for m in mine], now, LEASE)
+
+    assert kept == {m.id for m in mine} - {taken.id}
+    rows = _rows(db_url)
+    for i in kept:
+        assert rows[i].status == "sending" and rows[i].claimed_by == "w1"
+        assert abs((rows[i].lease_until - (now + dt.timedelta(seconds=LEASE))).total_seconds()) < 1
+    assert rows[taken.id].claimed_by == "w2"
+    assert _claim(db_url, "w3", 3) == []  # renewed leases are not up for grabs
