@@ -153,10 +153,11 @@ def occurrence_states(session: Session, flt: AuditFilter, as_of: dt.date, *, fro
     if from_ledger:
         # An occurrence's rank within its agreement says which plan created it; rank only the agreements the
         # filter touches, not the whole table (a department × quarter cell then costs milliseconds, not seconds).
-        touched = _apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct().correlate(None)
+        # (Named in a first small query, so PostgreSQL plans the ranking from the (agreement_id, key) index.)
+        touched = session.execute(_apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct()).scalars().all()
         ranked = (
             select(Occurrence.id.label("oid"), func.row_number().over(partition_by=Occurrence.agreement_id, order_by=Occurrence.id).label("rank"))  # type: ignore[union-attr]
-            .where(Occurrence.agreement_id.in_(touched))  # type: ignore[attr-defined]
+            .where(Occurrence.agreement_id.in_(sorted(touched)))  # type: ignore[attr-defined]
         ).subquery()
         base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == Occurrence.id)
         created_in = _plan_thresholds(session, flt.agreement)
