@@ -193,7 +193,7 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         x = ratio(_get(p, "seconds"), _get(raw, "seconds"))
         rows.append(
             [
-                f"plan {_fmt(n)} occurrences into {label} ({s['agreements']} agreements, one transaction each)",
+                f"plan {_fmt(n)} occurrences into {label} ({s['agreements']} agreements, each all-or-nothing)",
                 "≤ 2× raw",
                 f"{_fmt(_get(p, 'seconds'), ' s')} (write {_fmt(_get(p, 'write_s'), ' s')}; reading and expanding {_fmt(_get(p, 'prepare_s'), ' s')} in a helper thread alongside)",
                 f"{_fmt(_get(raw, 'seconds'), ' s')} {base}; {_fmt(_get(per, 'seconds'), ' s')} committing per agreement",
@@ -398,13 +398,14 @@ def report(r: dict[str, Any], command: str) -> str:
 
 ## How each figure is measured
 
-- **plan** = `coop.planner.plan_files`, what `coop plan` and the `plan-all-agreements` flow run, without Prefect: `load_agreement` →
-  `expand` + `check_unique_keys` for the next files in a helper thread, while `apply_plan` writes the current one in `session_scope`
-  (one transaction per agreement, ledger event, notice decisions), in a fresh child process.
+- **plan** = `coop.planner.plan_files`, the bulk path `coop plan-batch` runs (without Prefect): `load_agreement` → `expand` +
+  `check_unique_keys` for the next files in a helper thread, while `apply_plan` writes the current one (each agreement in its own
+  savepoint, so all-or-nothing; ~100,000 rows per commit; ledger event and notice decisions as always), in a fresh child process.
+  The Prefect `plan-all-agreements` flow plans one agreement per subflow instead (its own row below).
 - **raw** = the engine's own stored rows, read back and held in memory (not timed), inserted into a fresh database with the same
   schema, indexes, foreign keys and connection settings: SQLite `executemany` in one transaction / PostgreSQL `COPY` in one
-  transaction. "committing per agreement" is the same raw insert with the engine's transaction boundaries — the part of the
-  gap that the one-transaction-per-agreement rule costs by itself.
+  transaction. "committing per agreement" is the same raw insert committed once per agreement — what that commit
+  pattern costs by itself (the engine's grouped commits sit between the two).
 - **naive flow** = a Prefect flow calling one `@task` per occurrence that inserts its row in its own transaction; run on
   {NAIVE_COUNT:,} rows (after the ephemeral server is up) and **extrapolated linearly** to the full count.
 - **re-plan** = the same pipeline on the unchanged files; "rows written" compares every table's row count, the newest
@@ -412,7 +413,9 @@ def report(r: dict[str, Any], command: str) -> str:
 - **due scan** = `{DUE_SQL_DOC}` after today's sweep; the full scan is the same query with
   `NOT INDEXED` (SQLite) or index scans disabled (`SET LOCAL enable_indexscan/bitmapscan/indexonlyscan = off`, PostgreSQL). Medians of interleaved runs.
 - **audit** = `coop.store.audit.occurrence_states` for one department and one calendar quarter (random cells), both with the
-  stored status and rebuilt from the ledger.
+  stored status and rebuilt from the ledger. The lived-in history is written directly in SQL (no completion events in the
+  ledger), so the ledger figure measures finding each occurrence's creating plan and its (few) events through the indexes,
+  not replaying a million completions.
 - **export** = every occurrence through `coop.store.audit.occurrence_states` → `coop.export` (`csv_chunks` / `write_xlsx`,
   SpreadsheetML streamed by hand into the zip) into a file; growth = peak RSS (`getrusage`) − RSS after imports and connecting.
 - **dispatch** = `coop.dispatcher.drain_outbox` (default settings: {_get(r, 'dispatch', 'concurrency') or '?'} in flight) over outbox
