@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from conftest import FIXTURES, ROOT
 from peers.robot_sink import RobotSink
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from coop.agreement.loader import LoadedAgreement, load_agreement, parse_agreement
 from coop.calendar import WorkdayCalendar
@@ -184,3 +184,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0, interval: f
             return True
         time.sleep(interval)
     return condition()
+
+
+def pg_sessions(db_url: str, sql: str, app: str) -> list[tuple[object, ...]]:
+    """Ask PostgreSQL about (or act on) the sessions tagged `application_name = :app`, outside any test transaction."""
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), {"app": app})]
+    finally:
+        engine.dispose()

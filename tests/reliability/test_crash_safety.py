@@ -18,6 +18,7 @@ from conftest import FIXTURES
 from reliability.scenario import (
     child_env,
     expect_line,
+    pg_sessions,
     plan,
     snapshot,
     start_child,
@@ -53,12 +54,7 @@ def _victim_url(db_url: str) -> str:
 
 
 def _pg(db_url: str, sql: str) -> list[tuple[object, ...]]:
-    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), {"app": VICTIM})]
-    finally:
-        engine.dispose()
+    return pg_sessions(db_url, sql, VICTIM)
 
 
 def _writing(db_url: str) -> bool:

@@ -16,6 +16,7 @@ from peers.robot_sink import RobotSink
 from reliability.scenario import (
     outbox_keys,
     outbox_status,
+    pg_sessions,
     plan,
     plan_and_decide,
     snapshot,
@@ -41,13 +42,8 @@ def _victim(db_url: str) -> str:
     return f"{db_url}?application_name={VICTIM}"
 
 
-def _admin(db_url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql), {"app": VICTIM})]
-    finally:
-        engine.dispose()
+def _admin(db_url: str, sql: str) -> list[tuple[object, ...]]:
+    return pg_sessions(db_url, sql, VICTIM)
 
 
 def _blocked_backend(db_url: str) -> int | None:

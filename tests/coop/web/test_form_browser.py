@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pytest
 from conftest_web import PNG, YUBEI, Live, counts, stored_files
+from e2e.driver import CHROMIUM, CHROMIUM_ARGS
 from sqlalchemy import select
 
 from coop.access import LinkSigner
 from coop.evidence import path_for
 from models.db import session_scope
 from models.tables import LedgerEvent, Report
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is installed by `make test`")
 
@@ -36,7 +25,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium
         chromium.close()
 
