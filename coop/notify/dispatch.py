@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -126,18 +126,3 @@ class Deliverer:
             return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))
         finally:
             self._slots.put_nowait(client)
-
-
-async def deliver_each(
-    messages: Sequence[Outgoing],
-    resolve: Callable[[str], Channel],
-    concurrency: int,
-    per_minute: dict[str, int],
-    timeout: float = 10.0,
-) -> AsyncIterator[Delivered]:
-    """Results as they complete, so the caller can record each promptly; an unconfigured channel is a non-retryable failure."""
-    async with Deliverer(resolve, concurrency, per_minute, timeout) as deliverer:
-        for done in asyncio.as_completed([deliverer.deliver(m) for m in messages]):
-            delivered = await done
-            if delivered is not None:  # always, without a `ready` veto
-                yield delivered

@@ -12,7 +12,7 @@ import pytest
 
 from coop.errors import CoopError
 from coop.notify.channels import Channel, resolve_channel
-from coop.notify.dispatch import CONNECTIONS_PER_CLIENT, Outgoing, deliver_each
+from coop.notify.dispatch import CONNECTIONS_PER_CLIENT, Deliverer, Outgoing
 
 CONCURRENCY = 2 * CONNECTIONS_PER_CLIENT + 3  # three clients, the last one partly used
 
@@ -82,7 +82,8 @@ def gate() -> Iterator[tuple[Gate, str]]:
 
 def _collect(messages: list[Outgoing], resolve: object, concurrency: int) -> list:  # type: ignore[type-arg]
     async def run() -> list:  # type: ignore[type-arg]
-        return [d async for d in deliver_each(messages, resolve, concurrency, {}, timeout=20)]  # type: ignore[arg-type]
+        async with Deliverer(resolve, concurrency, {}, timeout=20) as deliverer:  # type: ignore[arg-type]
+            return list(await asyncio.gather(*(deliverer.deliver(m) for m in messages)))
 
     return asyncio.run(run())
 
