@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from coop.agreement.loader import LoadedAgreement, load_agreement
@@ -105,7 +105,5 @@ def plan_files(
                     del loaded, planned
                 started = time.perf_counter()
             if group:  # the commit is part of writing the group; charge it to its last file
-                last = group[-1]
-                group[-1] = FileOutcome(last.path, last.result, last.error, last.occurrences, last.prepare_seconds,
-                                        last.write_seconds + time.perf_counter() - started)
+                group[-1] = replace(group[-1], write_seconds=group[-1].write_seconds + time.perf_counter() - started)
             yield from group
