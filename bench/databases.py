@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from pathlib import Path
 
 import psycopg
-import sqlite3
 
 from coop.migrate import upgrade
 
@@ -99,7 +99,9 @@ def copy_parents(source_url: str, target_url: str) -> None:
                     for row in rows:
                         sink.write_row([psycopg.types.json.Json(v) if isinstance(v, (dict, list)) else v for v in row])
                 if table != "agreement":  # serial ids; agreement ids are text
-                    dst.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                    dst.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+                    )
                 dst.commit()
     finally:
         src.close()

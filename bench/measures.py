@@ -61,7 +61,17 @@ def _footprint(url: str) -> dict[str, Any]:
     conn = connect(url)
     try:
         out: dict[str, Any] = {}
-        for table in ("agency", "department", "agreement", "agreement_version", "programme", "clause", "occurrence", "ledger_event", "notice"):
+        for table in (
+            "agency",
+            "department",
+            "agreement",
+            "agreement_version",
+            "programme",
+            "clause",
+            "occurrence",
+            "ledger_event",
+            "notice",
+        ):
             out[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
         out["max_updated_at"] = str(conn.execute("SELECT max(updated_at) FROM occurrence").fetchone()[0])  # type: ignore[index]
         out["ledger_head"] = tuple(conn.execute("SELECT last_id, last_hash FROM ledger_head").fetchone() or ())
@@ -148,7 +158,7 @@ DUE_SQL = "SELECT id, department_id, due_date, status FROM occurrence{hint} WHER
 
 
 def due_scan(url: str, repeats: int) -> dict[str, Any]:
-    """"What is due or overdue today" after today's sweep: by index, and the same query forced to a full scan."""
+    """ "What is due or overdue today" after today's sweep: by index, and the same query forced to a full scan."""
     conn = connect(url)
     is_sqlite = isinstance(conn, sqlite3.Connection)
     indexed_sql = DUE_SQL.format(hint="")
@@ -207,7 +217,9 @@ def audit(url: str, today: str, cells: int, budget_s: float, seed: int = 11) -> 
     day = dt.date.fromisoformat(today)
     rng = random.Random(seed)
     with readonly_session_scope(url, switch_role=False) as session:
-        departments = list(session.execute(select(Occurrence.department_id).group_by(Occurrence.department_id)).scalars())
+        departments = list(
+            session.execute(select(Occurrence.department_id).group_by(Occurrence.department_id)).scalars()
+        )
         lo, hi = session.execute(select(func.min(Occurrence.due_date), func.max(Occurrence.due_date))).one()
     quarters = []
     q = dt.date(lo.year, 3 * ((lo.month - 1) // 3) + 1, 1)
@@ -308,14 +320,16 @@ def naive_flow(url: str, source_url: str, count: int) -> dict[str, Any]:
 
 def prefect_flow(url: str, directory: str, today: str) -> dict[str, Any]:
     """Our real plan-all-agreements flow (a subflow and a transaction per agreement), through Prefect."""
-    from flows.plan_agreement import plan_all_agreements, plan_agreement
+    from flows.plan_agreement import plan_agreement, plan_all_agreements
 
     warmup = url.removesuffix(".db") + "-warmup.db"
     from coop.migrate import upgrade
 
     upgrade(warmup)
     # Start Prefect's ephemeral server outside the timing, on a shipped agreement and another database.
-    plan_agreement(agreement="agreements/yugang-social-work-2024.yaml", today=dt.date.fromisoformat(today), database_url=warmup)
+    plan_agreement(
+        agreement="agreements/yugang-social-work-2024.yaml", today=dt.date.fromisoformat(today), database_url=warmup
+    )
     started = time.perf_counter()
     results = plan_all_agreements(directory=directory, today=dt.date.fromisoformat(today), database_url=url)
     seconds = time.perf_counter() - started
@@ -340,15 +354,25 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
     from models.db import session_scope
     from models.tables import Agency, Department, OutboxMessage
 
-    sink = subprocess.Popen([sys.executable, "-m", "bench.webhook_sink", str(delay_ms)], stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.webhook_sink", str(delay_ms)], stdout=subprocess.PIPE, text=True
+    )
     try:
         port = int(sink.stdout.readline())  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        body = "### 本周到期任务\n\n" + "\n".join(f"- 第{i}项：河小青净滩巡护，截止 2026-06-0{i % 9 + 1}" for i in range(12))
+        body = "### 本周到期任务\n\n" + "\n".join(
+            f"- 第{i}项：河小青净滩巡护，截止 2026-06-0{i % 9 + 1}" for i in range(12)
+        )
         with session_scope(url) as session:
             session.execute(insert(Agency), [dict(name="基准区", full_name="基准测试区")])
             agency_id = session.execute(Agency.__table__.select()).first()[0]  # type: ignore[attr-defined]
-            session.execute(insert(Department), [dict(agency_id=agency_id, name=f"部门{i}", channels=[f"bench-{i}-wecom"], escalation_channels=[]) for i in range(messages)])
+            session.execute(
+                insert(Department),
+                [
+                    dict(agency_id=agency_id, name=f"部门{i}", channels=[f"bench-{i}-wecom"], escalation_channels=[])
+                    for i in range(messages)
+                ],
+            )
             depts = [r[0] for r in session.execute(Department.__table__.select().order_by(Department.__table__.c.id))]  # type: ignore[attr-defined]
             session.execute(
                 insert(OutboxMessage),

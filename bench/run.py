@@ -81,7 +81,9 @@ class Bench:
 
 
 def _short(args: dict[str, Any]) -> str:
-    return " ".join(f"{k}={Path(v).name if isinstance(v, str) and '/' in v else v}" for k, v in args.items() if k not in ("today",))
+    return " ".join(
+        f"{k}={Path(v).name if isinstance(v, str) and '/' in v else v}" for k, v in args.items() if k not in ("today",)
+    )
 
 
 def run(scales: list[int], quick: bool) -> dict[str, Any]:
@@ -107,11 +109,19 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                 b: dict[str, Any] = {}
                 b["plan"] = bench.child("plan", url=engine_url, directory=str(directory), today=TODAY)
                 b["raw"] = bench.child("raw_insert", source_url=engine_url, target_url=raw_url)
-                b["raw_per_agreement"] = bench.child("raw_insert", source_url=engine_url, target_url=raw_txn_url, per_agreement=True)
+                b["raw_per_agreement"] = bench.child(
+                    "raw_insert", source_url=engine_url, target_url=raw_txn_url, per_agreement=True
+                )
                 b["replan"] = bench.child("replan", url=engine_url, directory=str(directory), today=TODAY)
                 b["history"] = bench.child("history", url=engine_url, today=TODAY, stragglers=100)
                 b["due_scan"] = bench.child("due_scan", url=engine_url, repeats=5 if scale == top else 9)
-                b["audit"] = bench.child("audit", url=engine_url, today=TODAY, cells=100 if quick else 200, budget_s=15 if scale == top else 8)
+                b["audit"] = bench.child(
+                    "audit",
+                    url=engine_url,
+                    today=TODAY,
+                    cells=100 if quick else 200,
+                    budget_s=15 if scale == top else 8,
+                )
                 if backend == "sqlite":
                     b["export_csv"] = bench.child("export", url=engine_url, today=TODAY, fmt="csv")
                     if scale == top:
@@ -119,8 +129,8 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                         # from openpyxl's ~430 s; the hand-written writer in coop.export takes ~25 s, near the CSV's time.
                         xlsx_file = workdir / "export-source.db"
                         for suffix in ("", "-wal", "-shm"):
-                            if Path(f"{engine_url[len('sqlite:///'):]}{suffix}").exists():
-                                shutil.copy(f"{engine_url[len('sqlite:///'):]}{suffix}", f"{xlsx_file}{suffix}")
+                            if Path(f"{engine_url[len('sqlite:///') :]}{suffix}").exists():
+                                shutil.copy(f"{engine_url[len('sqlite:///') :]}{suffix}", f"{xlsx_file}{suffix}")
                         print("  · export fmt=xlsx (background, beside the PostgreSQL block)")
                         background_xlsx = bench.start("export", url=f"sqlite:///{xlsx_file}", today=TODAY, fmt="xlsx")
                     else:
@@ -129,9 +139,13 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                     # Prefect figures at the smallest scale: the naive flow is extrapolated from 1,000 rows anyway,
                     # and our own flow costs ~3 s per 5,000-row agreement in Prefect bookkeeping (see RESULTS.md).
                     naive_url = bench.dbs.fresh(backend, "naive")
-                    results["naive"] = bench.child("naive_flow", url=naive_url, source_url=engine_url, count=NAIVE_COUNT)
+                    results["naive"] = bench.child(
+                        "naive_flow", url=naive_url, source_url=engine_url, count=NAIVE_COUNT
+                    )
                     flow_url = bench.dbs.fresh(backend, "flow")
-                    results["prefect_flow"] = bench.child("prefect_flow", url=flow_url, directory=str(directory), today=TODAY)
+                    results["prefect_flow"] = bench.child(
+                        "prefect_flow", url=flow_url, directory=str(directory), today=TODAY
+                    )
                 per[backend] = b
                 bench.dbs.drop_all()
                 for f in workdir.glob("*_*.db*"):
@@ -141,7 +155,9 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                 print(f"  · export fmt=xlsx (background) done, {per['sqlite']['export_xlsx'].get('child_s', 0):.1f}s")
                 background_xlsx = None
             results["scales"][str(scale)] = per
-        results["dispatch"] = bench.child("dispatch", url=bench.dbs.fresh("sqlite", "dispatch"), messages=1000 if quick else 3000, sequential=100)
+        results["dispatch"] = bench.child(
+            "dispatch", url=bench.dbs.fresh("sqlite", "dispatch"), messages=1000 if quick else 3000, sequential=100
+        )
     finally:
         bench.dbs.drop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -187,7 +203,10 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
     def ratio(a: Any, b: Any) -> float | None:
         return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
 
-    for backend, label, base in (("sqlite", "SQLite", "raw sqlite3 executemany, one transaction"), ("postgresql", "PostgreSQL", "raw psycopg COPY, one transaction")):
+    for backend, label, base in (
+        ("sqlite", "SQLite", "raw sqlite3 executemany, one transaction"),
+        ("postgresql", "PostgreSQL", "raw psycopg COPY, one transaction"),
+    ):
         p, raw, per = _get(s, backend, "plan"), _get(s, backend, "raw"), _get(s, backend, "raw_per_agreement")
         n = _get(p, "rows")
         x = ratio(_get(p, "seconds"), _get(raw, "seconds"))
@@ -238,7 +257,9 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
                 f"{_fmt(_get(rp, 'seconds'), ' s')}, {_fmt(written)} rows written, ledger head {'unchanged' if _get(rp, 'ledger_unchanged') else 'CHANGED'}",
                 f"first plan {_fmt(_get(p, 'seconds'), ' s')}",
                 _fmt(x, "×"),
-                _verdict(x <= 0.5 and written == 0 and bool(_get(rp, "unchanged_footprint")) if x is not None else None),
+                _verdict(
+                    x <= 0.5 and written == 0 and bool(_get(rp, "unchanged_footprint")) if x is not None else None
+                ),
             ]
         )
     for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
@@ -268,7 +289,16 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
             ]
         )
     else:
-        rows.append(["dispatch to a loopback webhook answering after 50 ms", "≥ 250 msg/s, ≥ 10× sequential apprise", "**not yet measurable**: " + str(dsp.get("error", "dispatcher missing")), "—", "—", "—"])
+        rows.append(
+            [
+                "dispatch to a loopback webhook answering after 50 ms",
+                "≥ 250 msg/s, ≥ 10× sequential apprise",
+                "**not yet measurable**: " + str(dsp.get("error", "dispatcher missing")),
+                "—",
+                "—",
+                "—",
+            ]
+        )
     for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         a = _get(s, backend, "audit")
         for mode, what in (("stored", "stored status (today)"), ("ledger", "rebuilt from the ledger (any past day)")):
@@ -285,7 +315,11 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
             )
     for fmt in ("csv", "xlsx"):
         e = _get(s, "sqlite", f"export_{fmt}")
-        growth = (_get(e, "peak_rss_mb") - _get(e, "idle_rss_mb")) if _get(e, "peak_rss_mb") is not None and _get(e, "idle_rss_mb") is not None else None
+        growth = (
+            (_get(e, "peak_rss_mb") - _get(e, "idle_rss_mb"))
+            if _get(e, "peak_rss_mb") is not None and _get(e, "idle_rss_mb") is not None
+            else None
+        )
         rows.append(
             [
                 f"{fmt.upper()} export of {_fmt(_get(e, 'rows'))} rows (coop.export, SQLite)",
@@ -357,11 +391,23 @@ def growth_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         for (a, na), (b, nb) in zip(zip(values, rows_at), list(zip(values, rows_at))[1:]):
             if a and b and na and nb and a > 0 and nb != na:
                 steps.append(math.log(b / a) / math.log(nb / na))
-        per10 = [f"{(values[i + 1] or 0) / values[i]:.1f}×" for i in range(len(values) - 1) if values[i] and values[i + 1] is not None]
+        per10 = [
+            f"{(values[i + 1] or 0) / values[i]:.1f}×"
+            for i in range(len(values) - 1)
+            if values[i] and values[i + 1] is not None
+        ]
         shape = "—"
         if steps:
             worst = max(steps)
-            shape = "flat" if worst < 0.3 else "sub-linear" if worst < 0.85 else "linear" if worst < 1.15 else f"worse than linear (n^{worst:.2f})"
+            shape = (
+                "flat"
+                if worst < 0.3
+                else "sub-linear"
+                if worst < 0.85
+                else "linear"
+                if worst < 1.15
+                else f"worse than linear (n^{worst:.2f})"
+            )
         out.append([label, *cells, " → ".join(per10) or "—", shape])
     return header, out
 
@@ -380,10 +426,10 @@ def report(r: dict[str, Any], command: str) -> str:
     return f"""# coop benchmark results (issue 7)
 
 - **command**: `{command}` (from a fresh clone; `make bench` installs what it needs)
-- **date**: {r['started']}; whole run {r['wall_s'] / 60:.1f} min
-- **machine**: {env.get('cpu')}, {env.get('cores')} cores, {env.get('memory_gb')} GB RAM, Linux {env.get('kernel')}
-- **software**: Python {env.get('python')}, SQLite {env.get('sqlite')}, PostgreSQL {env.get('postgresql')} (127.0.0.1:5432, stock settings), SQLAlchemy {env.get('sqlalchemy')}
-- **data**: synthetic agreements from `bench/synthetic.py` — {r['scales'][top]['agreements']} five-year agreements at the top scale,
+- **date**: {r["started"]}; whole run {r["wall_s"] / 60:.1f} min
+- **machine**: {env.get("cpu")}, {env.get("cores")} cores, {env.get("memory_gb")} GB RAM, Linux {env.get("kernel")}
+- **software**: Python {env.get("python")}, SQLite {env.get("sqlite")}, PostgreSQL {env.get("postgresql")} (127.0.0.1:5432, stock settings), SQLAlchemy {env.get("sqlalchemy")}
+- **data**: synthetic agreements from `bench/synthetic.py` — {r["scales"][top]["agreements"]} five-year agreements at the top scale,
   5 parties each drawn from 600 shared agencies (3,000 departments), 14 clauses (weekly patrols, monthly reports, quarterly/half-yearly
   exchanges, most owed by every party), planned as of {TODAY}. Before the due scan and the audit, everything due more than 14 days
   earlier is marked done except one in 100 (stragglers), then the real `sweep` runs.
@@ -418,7 +464,7 @@ def report(r: dict[str, Any], command: str) -> str:
   not replaying a million completions.
 - **export** = every occurrence through `coop.store.audit.occurrence_states` → `coop.export` (`csv_chunks` / `write_xlsx`,
   SpreadsheetML streamed by hand into the zip) into a file; growth = peak RSS (`getrusage`) − RSS after imports and connecting.
-- **dispatch** = `coop.dispatcher.drain_outbox` (default settings: {_get(r, 'dispatch', 'concurrency') or '?'} in flight) over outbox
+- **dispatch** = `coop.dispatcher.drain_outbox` (default settings: {_get(r, "dispatch", "concurrency") or "?"} in flight) over outbox
   rows for one WeCom-protocol robot per department, served by a local HTTP endpoint (`bench/webhook_sink.py`, its own process)
   that answers each request after 50 ms; sequential = `apprise.Apprise().notify` (the registered `coopwecom://` schema) one
   message after another to the same endpoint.
@@ -438,7 +484,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10k and 100k only; prints, writes bench/RESULTS-quick.md")
     parser.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], help="e.g. 10000,100000,1000000")
-    parser.add_argument("--report-only", action="store_true", help="re-render RESULTS.md from bench/last-run.json (no measuring)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render RESULTS.md from bench/last-run.json (no measuring)"
+    )
     args = parser.parse_args()
     if args.report_only:
         saved = json.loads((ROOT / "bench" / "last-run.json").read_text())
@@ -452,7 +500,9 @@ def main() -> None:
     results = run(scales, args.quick)
     results["command"] = command
     full = command == COMMAND_FULL
-    (ROOT / "bench" / ("last-run.json" if full else "last-run-quick.json")).write_text(json.dumps(results, indent=1, default=str))
+    (ROOT / "bench" / ("last-run.json" if full else "last-run-quick.json")).write_text(
+        json.dumps(results, indent=1, default=str)
+    )
     text = report(results, command)
     out = ROOT / "bench" / ("RESULTS.md" if full else "RESULTS-quick.md")
     out.write_text(text, encoding="utf-8")

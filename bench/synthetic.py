@@ -21,20 +21,74 @@ START_SPREAD_DAYS = 4 * 365
 
 # (kind, title, responsible, recurrence, targets) — each_party clauses yield one task per party per date.
 CLAUSES: list[tuple[str, str, str, str, str]] = [
-    ("patrol", "河小青净滩巡护", "{each_party: true, department: 团委}", "{every: week, day: 5, window_days: 5, adjust: previous}", "{volunteers: 20}"),
-    ("patrol", "生态环境联合巡查", "{each_party: true, department: 生态环境局}", '{rrule: "FREQ=WEEKLY;BYDAY=TU", window_days: 3, adjust: next}', "{sites: 3}"),
-    ("service", "社区养老服务", "{each_party: true, department: 民政局}", "{every: month, day: 25, window_days: 20}", "{households: 30}"),
+    (
+        "patrol",
+        "河小青净滩巡护",
+        "{each_party: true, department: 团委}",
+        "{every: week, day: 5, window_days: 5, adjust: previous}",
+        "{volunteers: 20}",
+    ),
+    (
+        "patrol",
+        "生态环境联合巡查",
+        "{each_party: true, department: 生态环境局}",
+        '{rrule: "FREQ=WEEKLY;BYDAY=TU", window_days: 3, adjust: next}',
+        "{sites: 3}",
+    ),
+    (
+        "service",
+        "社区养老服务",
+        "{each_party: true, department: 民政局}",
+        "{every: month, day: 25, window_days: 20}",
+        "{households: 30}",
+    ),
     ("report", "工作进展报送", "{each_party: true}", "{every: month, window_days: 10}", "{}"),
     ("training", "社会工作联合培训", "{party: P0}", "{every: quarter, day: 20, window_days: 30}", "{participants: 50}"),
-    ("exchange", "基层治理经验交流", "{party: P1}", '{rrule: "FREQ=YEARLY;BYMONTH=4,10;BYMONTHDAY=25", window_days: 21}', "{participants: 40}"),
+    (
+        "exchange",
+        "基层治理经验交流",
+        "{party: P1}",
+        '{rrule: "FREQ=YEARLY;BYMONTH=4,10;BYMONTHDAY=25", window_days: 21}',
+        "{participants: 40}",
+    ),
     ("meeting", "联席会议", "{each_party: true}", "{every: half_year, day: 15, window_days: 30, adjust: next}", "{}"),
-    ("volunteer_event", "志愿服务活动", "{each_party: true, department: 团委}", "{every: quarter, adjust: none}", "{participants: 100}"),
-    ("survey", "社区需求调查", "{party: P2, department: 民政局}", "{every: year, day: 30, window_days: 90}", "{questionnaires: 2000}"),
-    ("campaign", "金点子征集", "{each_party: true}", '{rrule: "FREQ=YEARLY;BYMONTH=9;BYMONTHDAY=30", window_days: 60}', "{suggestions: 20}"),
+    (
+        "volunteer_event",
+        "志愿服务活动",
+        "{each_party: true, department: 团委}",
+        "{every: quarter, adjust: none}",
+        "{participants: 100}",
+    ),
+    (
+        "survey",
+        "社区需求调查",
+        "{party: P2, department: 民政局}",
+        "{every: year, day: 30, window_days: 90}",
+        "{questionnaires: 2000}",
+    ),
+    (
+        "campaign",
+        "金点子征集",
+        "{each_party: true}",
+        '{rrule: "FREQ=YEARLY;BYMONTH=9;BYMONTHDAY=30", window_days: 60}',
+        "{suggestions: 20}",
+    ),
     ("construction", "观察联系点建设", "{each_party: true}", "{deadline: DEADLINE}", "{observation_points: 1}"),
     ("research", "联合调研报告", "{party: P3, department: 教育局}", "{once: ONCE, window_days: 92}", "{}"),
-    ("patrol", "河长制联合巡河", "{each_party: true, department: 生态环境局}", '{rrule: "FREQ=WEEKLY;BYDAY=TH", window_days: 3, adjust: previous}', "{reaches: 2}"),
-    ("report", "台账数据报送", "{each_party: true, department: 民政局}", '{rrule: "FREQ=MONTHLY;BYMONTHDAY=10", window_days: 7}', "{}"),
+    (
+        "patrol",
+        "河长制联合巡河",
+        "{each_party: true, department: 生态环境局}",
+        '{rrule: "FREQ=WEEKLY;BYDAY=TH", window_days: 3, adjust: previous}',
+        "{reaches: 2}",
+    ),
+    (
+        "report",
+        "台账数据报送",
+        "{each_party: true, department: 民政局}",
+        '{rrule: "FREQ=MONTHLY;BYMONTHDAY=10", window_days: 7}',
+        "{}",
+    ),
 ]
 OCCURRENCES_PER_AGREEMENT = 5_000  # approximate; the bench reports the exact count it planned
 
@@ -71,8 +125,12 @@ def agreement_yaml(index: int, rng: random.Random) -> str:
         if c % per_programme == 0:
             prog = c // per_programme + 1
             lines += [f'  - id: "{prog}"', f"    title: 第{prog}项合作工程", "    clauses:"]
-        responsible = responsible.replace("P0", names[0]).replace("P1", names[1]).replace("P2", names[2]).replace("P3", names[3])
-        recurrence = recurrence.replace("DEADLINE", str(start + dt.timedelta(days=540))).replace("ONCE", str(start + dt.timedelta(days=400)))
+        responsible = (
+            responsible.replace("P0", names[0]).replace("P1", names[1]).replace("P2", names[2]).replace("P3", names[3])
+        )
+        recurrence = recurrence.replace("DEADLINE", str(start + dt.timedelta(days=540))).replace(
+            "ONCE", str(start + dt.timedelta(days=400))
+        )
         lines += [
             f'      - id: "{prog}.{c % per_programme + 1}"',
             f"        title: {title}",

@@ -170,7 +170,9 @@ def signer(settings: Settings) -> LinkSigner:
 
 def report_url(settings: Settings, occurrence_id: int, department_id: int, now: dt.datetime | None = None) -> str:
     """The link a notification carries: one occurrence, one report, valid for `link_ttl_hours`."""
-    token = signer(settings).issue("report", department_id, occurrence_id, dt.timedelta(hours=settings.link_ttl_hours), now)
+    token = signer(settings).issue(
+        "report", department_id, occurrence_id, dt.timedelta(hours=settings.link_ttl_hours), now
+    )
     return f"{settings.public_base_url.rstrip('/')}/r/{token}"
 
 

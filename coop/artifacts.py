@@ -86,12 +86,16 @@ def planned_counts_markdown(counts: Sequence[PlannedCount]) -> str:
         "| 工程/专项 | 责任单位 | 任务数 |",
         "|---|---|---:|",
     ]
-    lines += [f"| {_cell(c.programme)} {_cell(c.programme_title)} | {_cell(c.department)} | {c.occurrences} |" for c in counts]
+    lines += [
+        f"| {_cell(c.programme)} {_cell(c.programme_title)} | {_cell(c.department)} | {c.occurrences} |" for c in counts
+    ]
     lines.append(f"| **合计** | | **{sum(c.occurrences for c in counts)}** |")
     return "\n".join(lines) + "\n"
 
 
-def plan_markdown(result: PlanResult, title: str, counts: Sequence[PlannedCount], summaries: Iterable[AgreementSummary]) -> str:
+def plan_markdown(
+    result: PlanResult, title: str, counts: Sequence[PlannedCount], summaries: Iterable[AgreementSummary]
+) -> str:
     """What a plan run did, what the agreement yields, and what is due next."""
     return "\n".join(
         [
@@ -130,7 +134,9 @@ def plan_index_markdown(day: dt.date, runs: Sequence[PlanRun]) -> str:
     for r in runs:
         links = [f"[运行记录]({flow_run_link(r.flow_run_id)})"] if r.flow_run_id else []
         if r.result is None:
-            lines.append(f"| {_cell(r.path)} | **失败**：{_cell(r.error or '见运行日志')} | | | | | {' · '.join(links)} |")
+            lines.append(
+                f"| {_cell(r.path)} | **失败**：{_cell(r.error or '见运行日志')} | | | | | {' · '.join(links)} |"
+            )
             continue
         res = r.result
         state = f"第 {res.version} 版，未变化" if res.unchanged else f"第 {res.version} 版，已写入"
@@ -170,7 +176,10 @@ def sweep_markdown(day: dt.date, result: SweepResult, total_overdue: int, overdu
         ]
         lines.append("")
     if total_overdue > len(overdue):
-        lines += [f"另有 {total_overdue - len(overdue)} 项逾期任务未列出（按截止日期排序，仅列前 {len(overdue)} 项）。", ""]
+        lines += [
+            f"另有 {total_overdue - len(overdue)} 项逾期任务未列出（按截止日期排序，仅列前 {len(overdue)} 项）。",
+            "",
+        ]
     lines += ["责任单位完成后，可用部署 **record-completion** 登记完成情况（任务编号见上表）。", ""]
     return "\n".join(lines)
 
@@ -214,9 +223,7 @@ def user_error_text(exc: CoopError) -> str:
 
 def user_error_markdown(exc: CoopError) -> str:
     if isinstance(exc, AgreementError):
-        rows = "\n".join(
-            f"| {_cell(p.file)} | {p.line or '—'} | {_cell(p.message)} |" for p in exc.problems
-        )
+        rows = "\n".join(f"| {_cell(p.file)} | {p.line or '—'} | {_cell(p.message)} |" for p in exc.problems)
         return (
             "# 运行失败：协议文件有误\n\n本次未写入任何数据。请按下表修改协议文件后重新运行。\n\n"
             f"| 文件 | 行号 | 问题 |\n|---|---:|---|\n{rows}\n"

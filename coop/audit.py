@@ -167,7 +167,9 @@ class AuditSummary:
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-def summarise_states(states: Iterable[Any], as_of: dt.date, by: GroupBy = "agreement", overdue_limit: int = 200) -> AuditSummary:
+def summarise_states(
+    states: Iterable[Any], as_of: dt.date, by: GroupBy = "agreement", overdue_limit: int = 200
+) -> AuditSummary:
     """One pass over a stream of states: group rates, the oldest overdue items (bounded), target progress."""
     overdue_limit = max(0, overdue_limit)
     groups: dict[str, Rates] = {}
@@ -179,11 +181,20 @@ def summarise_states(states: Iterable[Any], as_of: dt.date, by: GroupBy = "agree
         key = group_key(state, by)
         groups.setdefault(key, Rates(key)).add(state, as_of)
         overall.add(state, as_of)
-        if state.status == "overdue" or (state.status not in ("done", "waived", "cancelled") and state.due_date < as_of):
+        if state.status == "overdue" or (
+            state.status not in ("done", "waived", "cancelled") and state.due_date < as_of
+        ):
             overdue_count += 1
             item = OverdueItem(
-                state.id, state.agreement_id, state.clause, state.clause_title, state.party, state.department,
-                state.due_date, (as_of - state.due_date).days, key,
+                state.id,
+                state.agreement_id,
+                state.clause,
+                state.clause_title,
+                state.party,
+                state.department,
+                state.due_date,
+                (as_of - state.due_date).days,
+                key,
             )
             # Keep the `overdue_limit` oldest in a max-heap (negated keys) without holding every overdue item.
             entry = (-state.due_date.toordinal(), -state.id, item)
@@ -195,7 +206,8 @@ def summarise_states(states: Iterable[Any], as_of: dt.date, by: GroupBy = "agree
             continue
         for metric in set(state.targets) | set(state.metrics):
             row = progress.setdefault(
-                (state.agreement_id, state.clause, metric), Progress(state.agreement_id, state.clause, state.clause_title, metric)
+                (state.agreement_id, state.clause, metric),
+                Progress(state.agreement_id, state.clause, state.clause_title, metric),
             )
             row.target += int(state.targets.get(metric, 0))
             row.reported += int(state.metrics.get(metric, 0))
@@ -249,7 +261,12 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
         )
     if not summary.groups:
         lines.append("| — | 0 | 0 | 0 | — | 0 | — | 0 | 0 | 0 | 0 |")
-    lines += ["", f"## 逾期任务（共 {summary.overdue_count} 项" + (f"，列出最早的 {len(summary.overdue)} 项）" if summary.overdue_count > len(summary.overdue) else "）"), ""]
+    lines += [
+        "",
+        f"## 逾期任务（共 {summary.overdue_count} 项"
+        + (f"，列出最早的 {len(summary.overdue)} 项）" if summary.overdue_count > len(summary.overdue) else "）"),
+        "",
+    ]
     if summary.overdue:
         lines += ["| 编号 | 截止日期 | 逾期天数 | 协议 | 条款 | 任务 | 责任单位 |", "|---:|---|---:|---|---|---|---|"]
         for item in summary.overdue:

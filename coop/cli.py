@@ -34,7 +34,9 @@ def _quiet_prefect() -> None:
 
 _quiet_prefect()
 
-app = typer.Typer(help="协作通 coop：把合作协议变成按期落实、可追溯的任务。", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="协作通 coop：把合作协议变成按期落实、可追溯的任务。", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="数据库 database", no_args_is_help=True)
 audit_app = typer.Typer(help="审计 audit (read-only)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -43,7 +45,9 @@ app.add_typer(audit_app, name="audit")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-TodayOpt = Annotated[dt.datetime | None, typer.Option("--today", formats=["%Y-%m-%d"], help="基准日 YYYY-MM-DD（默认今天，上海时区）")]
+TodayOpt = Annotated[
+    dt.datetime | None, typer.Option("--today", formats=["%Y-%m-%d"], help="基准日 YYYY-MM-DD（默认今天，上海时区）")
+]
 
 
 @contextmanager
@@ -119,7 +123,9 @@ def plan_batch(
         else:
             created += outcome.result.created
             _print_plan_result(outcome.path, outcome.result)
-    console.print(f"共 {len(paths)} 份协议：{len(paths) - failed} 份成功，{failed} 份失败；新增任务 {created} 项", highlight=False)
+    console.print(
+        f"共 {len(paths)} 份协议：{len(paths) - failed} 份成功，{failed} 份失败；新增任务 {created} 项", highlight=False
+    )
     if failed:
         raise typer.Exit(2)
 
@@ -164,11 +170,15 @@ def _demo_notifications(day: dt.date) -> None:
     console.print(f"成功 {report.total('sent')} 封，待重试 {report.total('retry')} 封，死信 {report.total('dead')} 封")
     files = sorted(inbox.glob("*.md"))
     for f in files[:40]:
-        console.print(f"  {f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f}  （{f.read_text(encoding='utf-8').count(chr(10) + '---' + chr(10))} 封）")
+        console.print(
+            f"  {f.relative_to(Path.cwd()) if f.is_relative_to(Path.cwd()) else f}  （{f.read_text(encoding='utf-8').count(chr(10) + '---' + chr(10))} 封）"
+        )
     if files:
         sample = files[0].read_text(encoding="utf-8").split("\n---\n")[0].splitlines()
         console.print(f"\n[bold]示例消息（{files[0].name}）：[/]")
-        console.print("\n".join(sample[:30]) + ("\n……" if len(sample) > 30 else ""), highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            "\n".join(sample[:30]) + ("\n……" if len(sample) > 30 else ""), highlight=False, markup=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -266,21 +276,31 @@ def outbox_list(
         with session_scope() as session:
             counts = status_counts(session)
             rows = list_messages(session, None if status == "all" else status, max(0, limit))
-    console.print("，".join(f"{OUTBOX_STATUS_LABELS[k]} {counts.get(k, 0)}" for k in OUTBOX_STATUS_LABELS), highlight=False)
+    console.print(
+        "，".join(f"{OUTBOX_STATUS_LABELS[k]} {counts.get(k, 0)}" for k in OUTBOX_STATUS_LABELS), highlight=False
+    )
     table = Table(title=f"发件箱消息（{'全部' if status == 'all' else OUTBOX_STATUS_LABELS[status]}，最新在前）")
     for col in ("编号", "状态", "渠道", "收件部门", "主题", "尝试次数", "最后错误"):
         table.add_column(col)
     for r in rows:
         who = r.recipient + ("" if r.recipient_role == "department" else f"（{r.recipient_role}）")
         table.add_row(
-            str(r.id), OUTBOX_STATUS_LABELS.get(r.status, r.status), r.channel, who, r.subject, str(r.attempts), (r.last_error or "—")[:200]
+            str(r.id),
+            OUTBOX_STATUS_LABELS.get(r.status, r.status),
+            r.channel,
+            who,
+            r.subject,
+            str(r.attempts),
+            (r.last_error or "—")[:200],
         )
     console.print(table)
 
 
 @outbox_app.command("requeue")
 def outbox_requeue(
-    message_id: Annotated[list[int] | None, typer.Option("--id", help="死信编号，可重复；不给则重新投递全部死信")] = None,
+    message_id: Annotated[
+        list[int] | None, typer.Option("--id", help="死信编号，可重复；不给则重新投递全部死信")
+    ] = None,
 ) -> None:
     """把死信重新放回发件箱（记入台账），下次投递时发送 — re-queue dead letters."""
     from coop.migrate import upgrade
@@ -294,7 +314,9 @@ def outbox_requeue(
         with session_scope() as session:
             count = requeue_dead(session, message_id or None, utcnow(), get_settings().actor)
         if message_id and count == 0:
-            raise CoopError(f"编号 {', '.join(map(str, sorted(set(message_id))))} 都不是死信 (no dead letter with these ids)")
+            raise CoopError(
+                f"编号 {', '.join(map(str, sorted(set(message_id))))} 都不是死信 (no dead letter with these ids)"
+            )
         if message_id and count < len(set(message_id)):
             err.print(f"[yellow]注意[/]：{len(set(message_id)) - count} 个编号不是死信，未处理", highlight=False)
     console.print(f"[green]✓[/] 已重新排队 {count} 条死信（台账已记录）；运行 coop notify 投递", highlight=False)
@@ -327,7 +349,11 @@ def _print_verify() -> bool:
     if result.ok:
         console.print(f"[green]✓[/] 台账完整：{result.events} 条事件，哈希链校验通过")
         return True
-    where = f"事件 #{result.first_break.event_id}：{result.first_break.reason}" if result.first_break else "台账头记录与链尾不一致"
+    where = (
+        f"事件 #{result.first_break.event_id}：{result.first_break.reason}"
+        if result.first_break
+        else "台账头记录与链尾不一致"
+    )
     console.print(f"[bold red]✗ 台账被改动[/]：{where}")
     return False
 
@@ -373,8 +399,12 @@ def _print_status(day: dt.date, agreement: str | None) -> None:
 token_app = typer.Typer(help="接口令牌 API tokens（部门 / 审计）", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-AuditBy = Annotated[str, typer.Option("--by", help="分组：agreement / programme / party / department / month / quarter / year")]
-AsOfOpt = Annotated[dt.datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="查询该日结束时的状态（据台账重建）")]
+AuditBy = Annotated[
+    str, typer.Option("--by", help="分组：agreement / programme / party / department / month / quarter / year")
+]
+AsOfOpt = Annotated[
+    dt.datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="查询该日结束时的状态（据台账重建）")
+]
 AgreementOpt = Annotated[str | None, typer.Option(help="协议编号")]
 ProgrammeOpt = Annotated[str | None, typer.Option(help="工程编号")]
 ClauseOpt = Annotated[str | None, typer.Option(help="条款编号")]
@@ -444,7 +474,11 @@ def token_list() -> None:
         table.add_column(col)
     for row in rows:
         table.add_row(
-            str(row.id), row.role, str(row.department_id or "—"), row.label, f"{row.created_at:%Y-%m-%d %H:%M}",
+            str(row.id),
+            row.role,
+            str(row.department_id or "—"),
+            row.label,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
             "已撤销" if row.revoked_at else "有效",
         )
     console.print(table)
@@ -467,7 +501,9 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="令牌编号")]) 
 @app.command()
 def link(
     department: Annotated[str, typer.Option(help="部门：单位/部门")],
-    occurrence: Annotated[int | None, typer.Option(help="任务编号（给出则为该任务的报告链接，否则为任务清单链接）")] = None,
+    occurrence: Annotated[
+        int | None, typer.Option(help="任务编号（给出则为该任务的报告链接，否则为任务清单链接）")
+    ] = None,
 ) -> None:
     """生成部门签名链接 — print a signed department link."""
     from coop.access import list_url, report_url
@@ -523,11 +559,26 @@ def _print_demo_link() -> None:
     print(listing)
 
 
-def _audit_filter(agreement: str | None, programme: str | None, clause: str | None, party: str | None,
-                  department: str | None, due_from: dt.datetime | None, due_to: dt.datetime | None):  # type: ignore[no-untyped-def]
+def _audit_filter(
+    agreement: str | None,
+    programme: str | None,
+    clause: str | None,
+    party: str | None,
+    department: str | None,
+    due_from: dt.datetime | None,
+    due_to: dt.datetime | None,
+):  # type: ignore[no-untyped-def]
     from coop.store.audit import AuditFilter
 
-    return AuditFilter(agreement, programme, clause, party, department, due_from.date() if due_from else None, due_to.date() if due_to else None)
+    return AuditFilter(
+        agreement,
+        programme,
+        clause,
+        party,
+        department,
+        due_from.date() if due_from else None,
+        due_to.date() if due_to else None,
+    )
 
 
 def _audit_day(as_of: dt.datetime | None) -> tuple[dt.date, bool]:
@@ -555,21 +606,51 @@ def _audit_summary(by: str, flt: Any, as_of: dt.datetime | None, overdue_limit: 
 
 @audit_app.command("rates")
 def audit_rates(
-    by: AuditBy = "agreement", agreement: AgreementOpt = None, programme: ProgrammeOpt = None, clause: ClauseOpt = None,
-    party: PartyOpt = None, department: DepartmentOpt = None, due_from: FromOpt = None, due_to: ToOpt = None, as_of: AsOfOpt = None,
+    by: AuditBy = "agreement",
+    agreement: AgreementOpt = None,
+    programme: ProgrammeOpt = None,
+    clause: ClauseOpt = None,
+    party: PartyOpt = None,
+    department: DepartmentOpt = None,
+    due_from: FromOpt = None,
+    due_to: ToOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """完成率、按时率（按协议 / 工程 / 单位 / 部门 / 时段） — completion and on-time rates."""
     from coop.audit import GROUP_LABELS, percent
 
     with _user_errors():
-        summary = _audit_summary(by, _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, 0)
+        summary = _audit_summary(
+            by, _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, 0
+        )
     table = Table(title=f"完成率与按时率（截至 {summary.as_of}；应完成 = 截止日期已过且未豁免、未取消）")
-    for col in (GROUP_LABELS[by], "任务", "应完成", "已完成", "完成率", "按时", "按时率", "逾期", "未到期", "豁免", "取消"):
+    for col in (
+        GROUP_LABELS[by],
+        "任务",
+        "应完成",
+        "已完成",
+        "完成率",
+        "按时",
+        "按时率",
+        "逾期",
+        "未到期",
+        "豁免",
+        "取消",
+    ):
         table.add_column(col, justify="left" if col == GROUP_LABELS[by] else "right")
     for r in [*summary.groups, summary.overall]:
         table.add_row(
-            r.group, str(r.total), str(r.expected), str(r.done), percent(r.completion_rate), str(r.on_time),
-            percent(r.on_time_rate), str(r.overdue), str(r.open_not_due), str(r.waived), str(r.cancelled),
+            r.group,
+            str(r.total),
+            str(r.expected),
+            str(r.done),
+            percent(r.completion_rate),
+            str(r.on_time),
+            percent(r.on_time_rate),
+            str(r.overdue),
+            str(r.open_not_due),
+            str(r.waived),
+            str(r.cancelled),
             style="bold" if r is summary.overall else None,
         )
     console.print(table)
@@ -577,8 +658,15 @@ def audit_rates(
 
 @audit_app.command("overdue")
 def audit_overdue(
-    by: AuditBy = "agreement", agreement: AgreementOpt = None, programme: ProgrammeOpt = None, clause: ClauseOpt = None,
-    party: PartyOpt = None, department: DepartmentOpt = None, due_from: FromOpt = None, due_to: ToOpt = None, as_of: AsOfOpt = None,
+    by: AuditBy = "agreement",
+    agreement: AgreementOpt = None,
+    programme: ProgrammeOpt = None,
+    clause: ClauseOpt = None,
+    party: PartyOpt = None,
+    department: DepartmentOpt = None,
+    due_from: FromOpt = None,
+    due_to: ToOpt = None,
+    as_of: AsOfOpt = None,
     limit: Annotated[int, typer.Option(help="最多列出几项")] = 100,
 ) -> None:
     """逾期清单 — overdue occurrences, oldest first."""
@@ -586,34 +674,55 @@ def audit_overdue(
     from coop.summary import chinese_date
 
     with _user_errors():
-        summary = _audit_summary(by, _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, max(0, limit))
+        summary = _audit_summary(
+            by, _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, max(0, limit)
+        )
     table = Table(title=f"逾期任务（截至 {summary.as_of}，共 {summary.overdue_count} 项）")
     for col in ("编号", GROUP_LABELS[by], "截止日期", "逾期天数", "条款", "任务", "责任单位"):
         table.add_column(col)
     for item in summary.overdue:
         table.add_row(
-            str(item.occurrence_id), item.group, chinese_date(item.due_date), str(item.days_overdue), item.clause,
-            item.clause_title, f"{item.party}{item.department}",
+            str(item.occurrence_id),
+            item.group,
+            chinese_date(item.due_date),
+            str(item.days_overdue),
+            item.clause,
+            item.clause_title,
+            f"{item.party}{item.department}",
         )
     console.print(table)
 
 
 @audit_app.command("progress")
 def audit_progress(
-    agreement: AgreementOpt = None, programme: ProgrammeOpt = None, clause: ClauseOpt = None, party: PartyOpt = None,
-    department: DepartmentOpt = None, due_from: FromOpt = None, due_to: ToOpt = None, as_of: AsOfOpt = None,
+    agreement: AgreementOpt = None,
+    programme: ProgrammeOpt = None,
+    clause: ClauseOpt = None,
+    party: PartyOpt = None,
+    department: DepartmentOpt = None,
+    due_from: FromOpt = None,
+    due_to: ToOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """量化指标进度：已报告合计与目标 — progress toward numeric targets."""
     from coop.audit import METRIC_LABELS, percent
 
     with _user_errors():
-        summary = _audit_summary("agreement", _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, 0)
+        summary = _audit_summary(
+            "agreement", _audit_filter(agreement, programme, clause, party, department, due_from, due_to), as_of, 0
+        )
     table = Table(title=f"量化指标进度（截至 {summary.as_of}）")
     for col in ("协议", "条款", "任务", "指标", "已报告", "目标", "完成比例"):
         table.add_column(col, justify="right" if col in ("已报告", "目标", "完成比例") else "left")
     for p in summary.progress:
         table.add_row(
-            p.agreement_id, p.clause, p.clause_title, METRIC_LABELS.get(p.metric, p.metric), f"{p.reported:,}", f"{p.target:,}", percent(p.ratio)
+            p.agreement_id,
+            p.clause,
+            p.clause_title,
+            METRIC_LABELS.get(p.metric, p.metric),
+            f"{p.reported:,}",
+            f"{p.target:,}",
+            percent(p.ratio),
         )
     console.print(table)
 
@@ -650,8 +759,13 @@ def audit_history(
     for e in history.events:
         shown = {k: v for k, v in e.payload.items() if k not in ("evidence", "occurrence_ids")}
         table.add_row(
-            str(e.id), f"{e.at:%Y-%m-%d %H:%M}", e.actor, e.label, str(e.occurrence_id or "—"),
-            json.dumps(shown, ensure_ascii=False)[:300], "\n".join(e.evidence) or "—",
+            str(e.id),
+            f"{e.at:%Y-%m-%d %H:%M}",
+            e.actor,
+            e.label,
+            str(e.occurrence_id or "—"),
+            json.dumps(shown, ensure_ascii=False)[:300],
+            "\n".join(e.evidence) or "—",
         )
     console.print(table)
 
@@ -659,8 +773,14 @@ def audit_history(
 @audit_app.command("export")
 def audit_export(
     output: Annotated[Path, typer.Argument(help="输出文件 *.csv 或 *.xlsx")],
-    agreement: AgreementOpt = None, programme: ProgrammeOpt = None, clause: ClauseOpt = None, party: PartyOpt = None,
-    department: DepartmentOpt = None, due_from: FromOpt = None, due_to: ToOpt = None, as_of: AsOfOpt = None,
+    agreement: AgreementOpt = None,
+    programme: ProgrammeOpt = None,
+    clause: ClauseOpt = None,
+    party: PartyOpt = None,
+    department: DepartmentOpt = None,
+    due_from: FromOpt = None,
+    due_to: ToOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """导出任务状态明细为 CSV 或 XLSX（逐行流式写出） — export."""
     from coop.export import csv_chunks, state_row, write_xlsx

@@ -85,7 +85,9 @@ class _Drain:
     minutes) does not lose its lease to another dispatcher, and a crashed dispatcher's leases still run out.
     """
 
-    def __init__(self, database_url: str | None, worker: str, batch_size: int, cfg: Settings, resolve: Callable[[str], Channel]):
+    def __init__(
+        self, database_url: str | None, worker: str, batch_size: int, cfg: Settings, resolve: Callable[[str], Channel]
+    ):
         self.url, self.worker, self.batch_size, self.cfg, self.resolve = database_url, worker, batch_size, cfg, resolve
         self.report = DrainReport()
         self.held: dict[int, Claimed] = {}  # claimed by us and not yet recorded; the newest claim of each row
@@ -124,7 +126,9 @@ class _Drain:
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=self.cfg.notify_concurrency + 4))
         deadline = time.monotonic() + budget
         cfg = self.cfg
-        async with Deliverer(self.resolve, cfg.notify_concurrency, cfg.notify_rate_per_minute, cfg.notify_timeout_seconds) as self.deliverer:
+        async with Deliverer(
+            self.resolve, cfg.notify_concurrency, cfg.notify_rate_per_minute, cfg.notify_timeout_seconds
+        ) as self.deliverer:
             try:
                 while True:
                     await self._round()
@@ -263,7 +267,9 @@ class _Drain:
         self.renew_at = started + self.renew_every
 
     def _renew_leases(self, ids: list[int]) -> set[int]:
-        return self._transaction(lambda session: renew(session, self.worker, ids, utcnow(), self.cfg.notify_lease_seconds))
+        return self._transaction(
+            lambda session: renew(session, self.worker, ids, utcnow(), self.cfg.notify_lease_seconds)
+        )
 
     def _claim_batch(self) -> list[Claimed]:
         with session_scope(self.url) as session:
@@ -273,13 +279,21 @@ class _Drain:
         with session_scope(self.url) as session:
             return next_retry_at(session)
 
-    def _write(self, deliveries: list[tuple[Claimed, DeliveryResult, str, int]], unsent: list[Claimed]) -> list[Settled]:
+    def _write(
+        self, deliveries: list[tuple[Claimed, DeliveryResult, str, int]], unsent: list[Claimed]
+    ) -> list[Settled]:
         cfg = self.cfg
 
         def write(session: Session) -> list[Settled]:
             release(session, self.worker, unsent)
             return settle(
-                session, self.worker, deliveries, utcnow(), cfg.notify_max_attempts, cfg.notify_backoff_seconds, cfg.notify_backoff_max_seconds
+                session,
+                self.worker,
+                deliveries,
+                utcnow(),
+                cfg.notify_max_attempts,
+                cfg.notify_backoff_seconds,
+                cfg.notify_backoff_max_seconds,
             )
 
         return self._transaction(write)

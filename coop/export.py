@@ -111,7 +111,9 @@ _SHEET_HEAD = (
     _XML_DECL + f'<worksheet xmlns="{_MAIN_NS}"><dimension ref="{{dimension}}"/>'
     '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews><sheetFormatPr defaultRowHeight="15"/><sheetData>'
 )
-_SHEET_TAIL = '</sheetData><pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
+_SHEET_TAIL = (
+    '</sheetData><pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
+)
 _STYLES = (
     _XML_DECL + f'<styleSheet xmlns="{_MAIN_NS}">'
     '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/><numFmt numFmtId="165" formatCode="yyyy-mm-dd h:mm:ss"/></numFmts>'
@@ -132,7 +134,8 @@ def _package_parts(sheet_title: str) -> dict[str, str]:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     name = _xml_text(sheet_title).replace('"', "&quot;")
     return {
-        "[Content_Types].xml": _XML_DECL + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        "[Content_Types].xml": _XML_DECL
+        + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
         '<Default Extension="xml" ContentType="application/xml"/>'
         f'<Override PartName="/xl/workbook.xml" ContentType="{ooxml}.spreadsheetml.sheet.main+xml"/>'
@@ -145,9 +148,11 @@ def _package_parts(sheet_title: str) -> dict[str, str]:
         '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" '
         'Target="docProps/core.xml"/>'
         f'<Relationship Id="rId3" Type="{_DOC_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>',
-        "docProps/app.xml": _XML_DECL + '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
+        "docProps/app.xml": _XML_DECL
+        + '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
         "<Application>coop</Application></Properties>",
-        "docProps/core.xml": _XML_DECL + '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
+        "docProps/core.xml": _XML_DECL
+        + '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>coop</dc:creator>'
         f'<dcterms:created xsi:type="dcterms:W3CDTF">{now}</dcterms:created>'
@@ -229,7 +234,9 @@ def _other_cell(ref: str, value: Any) -> str:
     raise TypeError(f"无法写入 XLSX 单元格的值类型 {type(value).__name__}")
 
 
-def write_xlsx(rows: Iterable[Sequence[Any]], target: Path | str, header: Sequence[str] = HEADER, title: str = "审计导出") -> int:
+def write_xlsx(
+    rows: Iterable[Sequence[Any]], target: Path | str, header: Sequence[str] = HEADER, title: str = "审计导出"
+) -> int:
     """Stream rows into an XLSX file with flat memory; returns the number of data rows.
 
     The sheet XML is written by hand (inline strings, dates as styled serial numbers): openpyxl's write-only mode spent
@@ -271,7 +278,9 @@ def write_xlsx(rows: Iterable[Sequence[Any]], target: Path | str, header: Sequen
     return count
 
 
-def xlsx_chunks(rows: Iterable[Sequence[Any]], header: Sequence[str] = HEADER, title: str = "审计导出") -> Iterator[bytes]:
+def xlsx_chunks(
+    rows: Iterable[Sequence[Any]], header: Sequence[str] = HEADER, title: str = "审计导出"
+) -> Iterator[bytes]:
     """An XLSX is a zip that is only complete at the end: build it in a temporary file, then stream that file."""
     fd, name = tempfile.mkstemp(suffix=".xlsx", prefix="coop-export-")
     os.close(fd)

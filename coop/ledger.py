@@ -28,7 +28,16 @@ def event_hash(
     """Every stored column goes into the hash, so changing any of them breaks the chain."""
     stamp = at.astimezone(dt.UTC).isoformat(timespec="microseconds")
     material = "\x1f".join(
-        [prev_hash, str(seq), stamp, actor, kind, agreement_id or "", "" if occurrence_id is None else str(occurrence_id), payload]
+        [
+            prev_hash,
+            str(seq),
+            stamp,
+            actor,
+            kind,
+            agreement_id or "",
+            "" if occurrence_id is None else str(occurrence_id),
+            payload,
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -58,7 +67,9 @@ def verify_chain(rows: Any, start_hash: str = GENESIS, start_id: int = 0) -> Cha
             return ChainBreak(expected_id, f"event #{expected_id} is missing (next stored is #{row.id})")
         if row.prev_hash != prev:
             return ChainBreak(row.id, "prev_hash does not link to the previous event")
-        recomputed = event_hash(prev, row.id, row.at, row.actor, row.kind, row.agreement_id, row.occurrence_id, row.payload)
+        recomputed = event_hash(
+            prev, row.id, row.at, row.actor, row.kind, row.agreement_id, row.occurrence_id, row.payload
+        )
         if recomputed != row.hash:
             return ChainBreak(row.id, "content does not match its hash (altered after writing)")
         prev, expected_id = row.hash, expected_id + 1

@@ -60,7 +60,11 @@ def _timed_prepare(path: str | Path) -> tuple[LoadedAgreement, list[PlannedOccur
 
 
 def write(
-    loaded: LoadedAgreement, planned: list[PlannedOccurrence], today: dt.date, actor: str, database_url: str | None = None
+    loaded: LoadedAgreement,
+    planned: list[PlannedOccurrence],
+    today: dt.date,
+    actor: str,
+    database_url: str | None = None,
 ) -> PlanResult:
     """One transaction per agreement plan: a failure anywhere leaves the database as it was."""
     with session_scope(database_url) as session:
@@ -68,7 +72,11 @@ def write(
 
 
 def plan_files(
-    paths: Iterable[str | Path], today: dt.date, actor: str, database_url: str | None = None, group_rows: int = GROUP_ROWS
+    paths: Iterable[str | Path],
+    today: dt.date,
+    actor: str,
+    database_url: str | None = None,
+    group_rows: int = GROUP_ROWS,
 ) -> Iterator[FileOutcome]:
     """Outcomes in the order of `paths`; user errors (bad file, plan the database refuses) are reported, not raised."""
     pending: deque[tuple[str, Future[tuple[LoadedAgreement, list[PlannedOccurrence], float]]]] = deque()

@@ -35,7 +35,15 @@ class PlannedOccurrence:
 
     def comparable(self) -> tuple[object, ...]:
         """Fields whose change makes a re-plan touch the stored row."""
-        return (self.due_date, self.window_start, self.host, self.party, self.department, self.provisional, dict(self.targets))
+        return (
+            self.due_date,
+            self.window_start,
+            self.host,
+            self.party,
+            self.department,
+            self.provisional,
+            dict(self.targets),
+        )
 
 
 def rotate_host(rotation: list[str], index: int) -> str | None:
@@ -71,7 +79,9 @@ def expand(loaded: LoadedAgreement, calendar: WorkdayCalendar, limit: int) -> li
                 raise loaded.problem(clause.id, f"'recurrence': {exc}") from None
             if not dates:
                 # e.g. BYMONTH=2;BYMONTHDAY=30, or a year-end date in a short term: the clause would never be tracked.
-                raise loaded.problem(clause.id, f"'recurrence' yields no date within the term {term.start} – {term.end}; check the rule")
+                raise loaded.problem(
+                    clause.id, f"'recurrence' yields no date within the term {term.start} – {term.end}; check the rule"
+                )
             owners = _owners(clause, agreement.parties)
             suffixed = [(party, department, f"/{party}" if len(owners) > 1 else "") for party, department in owners]
             targets = dict(clause.targets)

@@ -39,21 +39,29 @@ class Settings(BaseSettings):
         "gives ~290, barely above the 250 goal); per-robot pacing is separate. A crash may resend at most this many "
         "requests plus an eighth (sent, not yet recorded)",
     )
-    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="one delivery request, start to finish")
-    notify_lease_seconds: float = Field(default=300.0, gt=0, description="a claimed message returns to the queue after this")
-    notify_wait_seconds: float = Field(default=120.0, ge=0, description="how long one dispatch run waits for due retries")
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="one delivery request, start to finish"
+    )
+    notify_lease_seconds: float = Field(
+        default=300.0, gt=0, description="a claimed message returns to the queue after this"
+    )
+    notify_wait_seconds: float = Field(
+        default=120.0, ge=0, description="how long one dispatch run waits for due retries"
+    )
     notify_rate_per_minute: dict[str, int] = Field(
         default_factory=lambda: {"wecom": 20, "dingtalk": 20, "feishu": 100, "email": 120},
         description="per-channel message rate by channel kind (robots allow ~20/min); missing kind = unlimited",
     )
 
     secret_key: SecretStr | None = Field(
-        default=None, description="signs department links; unset = a random key kept in secret_key_file (single-host setups)"
+        default=None,
+        description="signs department links; unset = a random key kept in secret_key_file (single-host setups)",
     )
     secret_key_file: Path = Path(".coop/secret_key")
     link_ttl_hours: int = Field(default=168, ge=1, le=24 * 90, description="how long a department link stays valid")
     coordinator_token: SecretStr | None = Field(
-        default=None, description="bearer token for coordinator actions (plan, waive, cancel); unset = nobody is coordinator"
+        default=None,
+        description="bearer token for coordinator actions (plan, waive, cancel); unset = nobody is coordinator",
     )
     auditor_database_url: str | None = Field(
         default=None,

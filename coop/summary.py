@@ -51,7 +51,9 @@ def summary_markdown(summaries: Iterable[AgreementSummary]) -> str:
             "",
             f"- 协议编号：`{s.id}`（第 {s.version} 版），期限 {s.term_start} 至 {s.term_end}",
             f"- 工程/专项 {s.programmes} 个，条款 {s.clauses} 条，任务 {s.occurrences} 项（{status}）",
-            f"- 其中 {s.provisional} 项的日期依据暂定节假日安排（待国务院办公厅公布后自动重算）" if s.provisional else "- 所有日期均依据已公布的节假日安排",
+            f"- 其中 {s.provisional} 项的日期依据暂定节假日安排（待国务院办公厅公布后自动重算）"
+            if s.provisional
+            else "- 所有日期均依据已公布的节假日安排",
             "",
             "| 截止日期 | 条款 | 任务 | 责任单位 | 承办方 | 状态 |",
             "|---|---|---|---|---|---|",

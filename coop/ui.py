@@ -113,7 +113,9 @@ class UiStack:
 
     def start_server(self) -> None:
         if _answers(f"{self.api_url}/health"):
-            raise StackError(f"端口 {self.port} 上已有 Prefect 服务在运行 (port {self.port} is taken; pick another port)")
+            raise StackError(
+                f"端口 {self.port} 上已有 Prefect 服务在运行 (port {self.port} is taken; pick another port)"
+            )
         self._spawn("server", prefect_command("server", "start", "--host", self.host, "--port", str(self.port)))
 
     def wait_healthy(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
@@ -130,7 +132,9 @@ class UiStack:
     def register_deployments(self) -> None:
         """Create the process work pool unless it exists (keeping its settings), then apply every deployment in prefect.yaml."""
         if httpx.get(f"{self.api_url}/work_pools/{WORK_POOL}", timeout=10.0).status_code == 404:
-            self._run("work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process"))
+            self._run(
+                "work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process")
+            )
         self._run("deploy", prefect_command("--no-prompt", "deploy", "--all"))
 
     def start_worker(self, name: str) -> None:
@@ -175,7 +179,13 @@ class UiStack:
         path = self.log_dir / f"{name}.log"
         with open(path, "ab") as log:
             done = subprocess.run(
-                command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+                command,
+                cwd=PROJECT_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                check=False,
             )
         if done.returncode != 0:
             tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -190,7 +200,9 @@ def _answers(url: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coop.ui", description="启动 Prefect 界面、注册全部部署并启动执行器")
+    parser = argparse.ArgumentParser(
+        prog="python -m coop.ui", description="启动 Prefect 界面、注册全部部署并启动执行器"
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("COOP_UI_PORT", "4200")))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=1)

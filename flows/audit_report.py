@@ -52,7 +52,9 @@ def audit_report(
         raise CoopError(f"审计基准日 {day} 晚于今天 {today} (as_of is in the future)")
     migrate_database(database_url)
     verification = verify_ledger(database_url)
-    flt = AuditFilter(agreement=agreement, programme=programme, party=party, department=department, due_from=due_from, due_to=due_to)
+    flt = AuditFilter(
+        agreement=agreement, programme=programme, party=party, department=department, due_from=due_from, due_to=due_to
+    )
     summary = collect_audit(flt, day, today, group_by, max(0, overdue_limit), database_url)
     publish_audit_artifact(summary, verification, collect_dead_letters(database_url))
     return summary

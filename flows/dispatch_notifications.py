@@ -15,11 +15,15 @@ from tasks.notify import deliver_outbox, enqueue_notifications, publish_dispatch
 
 Today = Annotated[dt.date | None, Field(description="基准日（默认今天，上海时区）")]
 DatabaseUrl = Annotated[str | None, Field(description="数据库地址（默认 COOP_DATABASE_URL）")]
-WaitSeconds = Annotated[float | None, Field(ge=0, le=3600, description="本次运行等待重试的最长秒数（默认 COOP_NOTIFY_WAIT_SECONDS）")]
+WaitSeconds = Annotated[
+    float | None, Field(ge=0, le=3600, description="本次运行等待重试的最长秒数（默认 COOP_NOTIFY_WAIT_SECONDS）")
+]
 
 
 @flow(name="dispatch-notifications", log_prints=True)
-def dispatch_notifications(today: Today = None, wait_seconds: WaitSeconds = None, database_url: DatabaseUrl = None) -> DrainReport:
+def dispatch_notifications(
+    today: Today = None, wait_seconds: WaitSeconds = None, database_url: DatabaseUrl = None
+) -> DrainReport:
     """Enqueue today's reminders and escalations, then drain the outbox.
 
     Args:

@@ -69,5 +69,7 @@ def plan_all_agreements(
     publish_plan_index(day, quote(list(zip(paths, states, strict=True))))
     failed = [s for s in states if not s.is_completed()]
     if failed:
-        raise CoopError(f"{len(failed)} 份协议计划失败（共 {len(states)} 份），详见各自运行的日志 (agreements failed to plan)")
+        raise CoopError(
+            f"{len(failed)} 份协议计划失败（共 {len(states)} 份），详见各自运行的日志 (agreements failed to plan)"
+        )
     return [s.result() for s in states]

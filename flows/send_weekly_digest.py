@@ -12,7 +12,9 @@ from tasks.notify import deliver_outbox, enqueue_weekly, publish_dispatch_artifa
 
 
 @flow(name="send-weekly-digest", log_prints=True)
-def send_weekly_digest(today: Today = None, wait_seconds: WaitSeconds = None, database_url: DatabaseUrl = None) -> DrainReport:
+def send_weekly_digest(
+    today: Today = None, wait_seconds: WaitSeconds = None, database_url: DatabaseUrl = None
+) -> DrainReport:
     """Enqueue one weekly overview per department, then drain the outbox.
 
     Args:

@@ -46,9 +46,8 @@ def _engine(url: str) -> Engine:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back everything on any error."""
-    with Session(get_engine(url), expire_on_commit=False) as session:
-        with session.begin():
-            yield session
+    with Session(get_engine(url), expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 AUDITOR_ROLE = "coop_auditor"

@@ -31,7 +31,12 @@ def verify_ledger(database_url: str | None = None) -> Verification:
 
 @task(name="汇总审计数据 collect audit", cache_policy=NO_CACHE)
 def collect_audit(
-    flt: AuditFilter, as_of: dt.date, today: dt.date, group_by: GroupBy, overdue_limit: int, database_url: str | None = None
+    flt: AuditFilter,
+    as_of: dt.date,
+    today: dt.date,
+    group_by: GroupBy,
+    overdue_limit: int,
+    database_url: str | None = None,
 ) -> AuditSummary:
     """One streamed pass over every matching occurrence; past days are rebuilt from the ledger."""
     with auditor_session(url=database_url) as session:
@@ -48,7 +53,9 @@ def collect_dead_letters(database_url: str | None = None) -> list[OutboxRow]:
 
 
 @task(name="发布审计报告 publish audit artifact", cache_policy=NO_CACHE)
-def publish_audit_artifact(summary: AuditSummary, verification: Verification, dead: list[OutboxRow] | None = None) -> str:
+def publish_audit_artifact(
+    summary: AuditSummary, verification: Verification, dead: list[OutboxRow] | None = None
+) -> str:
     markdown = summary_markdown(summary, verification) + "\n" + redact(dead_letters_markdown(dead or []))
     create_markdown_artifact(key="audit-report", markdown=markdown, description=f"审计报告（截至 {summary.as_of}）")
     label = GROUP_LABELS[summary.group_by]

@@ -53,7 +53,9 @@ def deliver_outbox(database_url: str | None = None, wait_seconds: float | None =
 
 
 @task(name="发布投递报告 publish dispatch artifact", cache_policy=NO_CACHE)
-def publish_dispatch_artifact(enqueued: Enqueued, report: DrainReport, title: str, database_url: str | None = None) -> str:
+def publish_dispatch_artifact(
+    enqueued: Enqueued, report: DrainReport, title: str, database_url: str | None = None
+) -> str:
     with session_scope(database_url) as session:
         names = {
             did: f"{agency}{dept}"

@@ -26,7 +26,11 @@ def expand_occurrences(loaded: LoadedAgreement) -> list[PlannedOccurrence]:
 
 @task(name="写入计划 upsert plan", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def upsert_plan(
-    loaded: LoadedAgreement, planned: list[PlannedOccurrence], today: dt.date, actor: str, database_url: str | None = None
+    loaded: LoadedAgreement,
+    planned: list[PlannedOccurrence],
+    today: dt.date,
+    actor: str,
+    database_url: str | None = None,
 ) -> PlanResult:
     """One transaction per agreement plan: a failure anywhere leaves the database as it was."""
     return planner.write(loaded, planned, today, actor, database_url)

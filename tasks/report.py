@@ -35,7 +35,9 @@ from models.db import session_scope
 
 
 @task(name="汇总协议执行情况 summarise agreements", cache_policy=NO_CACHE)
-def summarise_agreements(today: dt.date, agreement_id: str | None = None, database_url: str | None = None) -> list[AgreementSummary]:
+def summarise_agreements(
+    today: dt.date, agreement_id: str | None = None, database_url: str | None = None
+) -> list[AgreementSummary]:
     with session_scope(database_url) as session:
         return summarise(session, today, agreement_id)
 
@@ -80,7 +82,9 @@ def publish_plan_index(today: dt.date, runs: Sequence[tuple[str, State]]) -> str
 
 
 @task(name="发布逾期清单 publish overdue list", cache_policy=NO_CACHE)
-def publish_sweep_artifact(today: dt.date, result: SweepResult, overdue_list: tuple[int, list[OccurrenceDetail]]) -> str:
+def publish_sweep_artifact(
+    today: dt.date, result: SweepResult, overdue_list: tuple[int, list[OccurrenceDetail]]
+) -> str:
     total, items = overdue_list
     markdown = sweep_markdown(today, result, total, items)
     create_markdown_artifact(key=OVERDUE_KEY, markdown=markdown, description=f"逾期清单（{today}）")

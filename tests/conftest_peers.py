@@ -10,7 +10,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from peers.robot_sink import RobotSink
 from peers.smtp_sink import SmtpSink
 

@@ -68,7 +68,9 @@ def plan_small(db_url: str) -> dict[str, int]:
 
 def departments(db_url: str) -> dict[str, int]:
     with session_scope(db_url) as s:
-        rows = s.execute(select(Agency.name, Department.name, Department.id).join(Agency, Agency.id == Department.agency_id)).all()
+        rows = s.execute(
+            select(Agency.name, Department.name, Department.id).join(Agency, Agency.id == Department.agency_id)
+        ).all()
     return {f"{a}/{d}": i for a, d, i in rows}
 
 

@@ -22,7 +22,9 @@ def run(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.Compl
     }
     env.pop("PREFECT_API_URL", None)
     # Run outside the checkout: the demo writes its local inbox under the working directory.
-    proc = subprocess.run([COOP, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [COOP, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"coop {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -46,7 +48,9 @@ def test_demo_plans_every_shipped_agreement_and_replan_is_a_noop(tmp_path: Path)
 @pytest.mark.slow
 def test_invalid_file_exits_2_with_location_and_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("kind: patrol", "kind: picnic"), encoding="utf-8")
+    bad.write_text(
+        (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("kind: patrol", "kind: picnic"), encoding="utf-8"
+    )
     proc = run(["plan", str(bad)], tmp_path, check=False)
     assert proc.returncode == 2
     assert f"{bad}:" in proc.stderr and "clause 6.1 'kind'" in proc.stderr

@@ -38,7 +38,13 @@ def cli_db(db_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, i
     get_settings.cache_clear()
     ids = plan_small(db_env)
     with session_scope(db_env) as s:
-        record_completion(s, CompletionReport(ids["1.1@2026-03-31"], YUBEI, participants=40, metrics={"participants": 40}, evidence=["https://x.cn/1"]), YUBEI)
+        record_completion(
+            s,
+            CompletionReport(
+                ids["1.1@2026-03-31"], YUBEI, participants=40, metrics={"participants": 40}, evidence=["https://x.cn/1"]
+            ),
+            YUBEI,
+        )
     yield ids
     get_settings.cache_clear()
 
@@ -126,14 +132,26 @@ def test_demo_prints_a_link_that_coop_serve_accepts(tmp_path: Path) -> None:
         env.pop(key, None)
     demo = subprocess.run(
         [COOP, "demo", "--directory", str(agreements), "--today", "2026-11-25"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     # The sample notification above also carries a report link; the demo's own links come last.
     assert "完成后请登记：http://127.0.0.1:" in demo.stdout
     links = re.findall(rf"http://127\.0\.0\.1:{port}/[rd]/\S+", demo.stdout.split("部门报告链接")[-1])
     assert len(links) == 2, demo.stdout[-2000:]
-    server = subprocess.Popen([COOP, "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [COOP, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -148,11 +166,18 @@ def test_demo_prints_a_link_that_coop_serve_accepts(tmp_path: Path) -> None:
         form = httpx.get(report, timeout=30)
         assert form.status_code == 200 and 'name="outcome"' in form.text
         assert httpx.get(listing, timeout=30).status_code == 200
-        done = httpx.post(report, data={"outcome": "done", "participants": "12"}, files=[("files", ("", b"", "application/octet-stream"))], timeout=30)
+        done = httpx.post(
+            report,
+            data={"outcome": "done", "participants": "12"},
+            files=[("files", ("", b"", "application/octet-stream"))],
+            timeout=30,
+        )
         assert done.status_code == 201 and "已记录" in done.text
         assert httpx.post(report, data={"outcome": "done"}, timeout=30).status_code == 410
     finally:
         server.terminate()
         server.wait(timeout=30)
-    verify = subprocess.run([COOP, "audit", "verify"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    verify = subprocess.run(
+        [COOP, "audit", "verify"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert verify.returncode == 0 and "台账完整" in verify.stdout

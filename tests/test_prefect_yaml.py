@@ -28,7 +28,9 @@ def _flows_in_package() -> set[str]:
     names = set()
     for path in sorted((ROOT / "flows").glob("*.py")):
         module = importlib.import_module(f"flows.{path.stem}")
-        names |= {obj.name for obj in vars(module).values() if isinstance(obj, Flow) and obj.__module__ == module.__name__}
+        names |= {
+            obj.name for obj in vars(module).values() if isinstance(obj, Flow) and obj.__module__ == module.__name__
+        }
     return names
 
 
@@ -71,4 +73,6 @@ def test_schedules_run_in_beijing_time(name: str, cron: str) -> None:
 
 
 def test_workers_run_flows_from_the_checkout_named_by_coop_project_dir() -> None:
-    assert CONFIG["pull"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $COOP_PROJECT_DIR }}"}}]
+    assert CONFIG["pull"] == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $COOP_PROJECT_DIR }}"}}
+    ]

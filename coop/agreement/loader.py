@@ -107,7 +107,9 @@ def _parse_yaml(text: str, name: str) -> CommentedMap:
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. duplicate keys in some versions)
         raise AgreementError([Problem(name, None, f"YAML syntax: {exc}")]) from None
     if not isinstance(tree, CommentedMap):
-        raise AgreementError([Problem(name, 1, "the file must be a mapping with id, title, signed, term, parties, programmes")])
+        raise AgreementError(
+            [Problem(name, 1, "the file must be a mapping with id, title, signed, term, parties, programmes")]
+        )
     return tree
 
 
@@ -119,9 +121,23 @@ def _check_tree(tree: Any, name: str) -> None:
         node, depth, line = stack.pop()
         seen += 1
         if seen > MAX_NODES:
-            raise AgreementError([Problem(name, None, f"more than {MAX_NODES} values (YAML anchors/aliases count each time they are used)")])
+            raise AgreementError(
+                [
+                    Problem(
+                        name, None, f"more than {MAX_NODES} values (YAML anchors/aliases count each time they are used)"
+                    )
+                ]
+            )
         if depth > MAX_DEPTH:
-            raise AgreementError([Problem(name, node.lc.line + 1 if hasattr(node, "lc") else line, f"nested deeper than {MAX_DEPTH} levels")])
+            raise AgreementError(
+                [
+                    Problem(
+                        name,
+                        node.lc.line + 1 if hasattr(node, "lc") else line,
+                        f"nested deeper than {MAX_DEPTH} levels",
+                    )
+                ]
+            )
         if isinstance(node, dict):
             for i, (key, value) in enumerate(node.items()):
                 at = _child_line(node, key, i, line)
@@ -143,7 +159,15 @@ def _child_line(node: Any, key: Any, index: int, fallback: int | None) -> int | 
 
 def _check_text(value: Any, name: str, line: int | None) -> None:
     if isinstance(value, str) and (bad := _BAD_TEXT.search(value)):
-        raise AgreementError([Problem(name, line, f"text contains U+{ord(bad.group()):04X}, a control code or broken character that cannot be stored")])
+        raise AgreementError(
+            [
+                Problem(
+                    name,
+                    line,
+                    f"text contains U+{ord(bad.group()):04X}, a control code or broken character that cannot be stored",
+                )
+            ]
+        )
 
 
 def _unquote_numeric_ids(node: Any, text: str) -> None:
@@ -206,9 +230,12 @@ def _label(tree: Any, loc: tuple[Any, ...]) -> str:
             continue
         if isinstance(part, int) and isinstance(node, dict):
             ident = node.get("id") or node.get("name")
-            kind = {"clauses": "clause", "programmes": "programme", "parties": "party", "departments": "department"}.get(
-                str(parent_key), str(parent_key)
-            )
+            kind = {
+                "clauses": "clause",
+                "programmes": "programme",
+                "parties": "party",
+                "departments": "department",
+            }.get(str(parent_key), str(parent_key))
             owner = f"{kind} {ident}" if ident is not None else f"{kind} #{part + 1}"
             rest = []
         else:
@@ -260,7 +287,9 @@ def _cross_references(agreement: Agreement, tree: Any, name: str) -> Iterable[Pr
     term = agreement.term
     for pi, programme in enumerate(agreement.programmes):
         if programme.id in seen_programmes:
-            yield Problem(name, _line_of(tree, ("programmes", pi, "id")), f"programme id '{programme.id}' is used twice")
+            yield Problem(
+                name, _line_of(tree, ("programmes", pi, "id")), f"programme id '{programme.id}' is used twice"
+            )
         seen_programmes.add(programme.id)
         for ci, clause in enumerate(programme.clauses):
             at = ("programmes", pi, "clauses", ci)
@@ -276,7 +305,9 @@ def _cross_references(agreement: Agreement, tree: Any, name: str) -> Iterable[Pr
             if resp.party is not None:
                 party = parties.get(resp.party)
                 if party is None:
-                    yield Problem(name, here("responsible", "party"), f"{label} 'responsible' names unknown party '{resp.party}'")
+                    yield Problem(
+                        name, here("responsible", "party"), f"{label} 'responsible' names unknown party '{resp.party}'"
+                    )
                 elif resp.department and resp.department not in {d.name for d in party.departments}:
                     yield Problem(
                         name,
@@ -291,7 +322,11 @@ def _cross_references(agreement: Agreement, tree: Any, name: str) -> Iterable[Pr
                             here("responsible", "department"),
                             f"{label} 'responsible': party '{p.name}' has no department '{resp.department}'",
                         )
-            for fld, names in (("lead", [clause.lead] if clause.lead else []), ("co_organisers", clause.co_organisers), ("rotate", clause.rotate)):
+            for fld, names in (
+                ("lead", [clause.lead] if clause.lead else []),
+                ("co_organisers", clause.co_organisers),
+                ("rotate", clause.rotate),
+            ):
                 for i, party_name in enumerate(names):
                     if party_name not in parties:
                         line = here(fld) if fld == "lead" else here(fld, i)

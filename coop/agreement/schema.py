@@ -54,7 +54,9 @@ class Department(Strict):
 
 class Party(Strict):
     # At most 100 characters: the name becomes part of each occurrence key (clause@date/party, 200 max).
-    name: Annotated[Name, StringConstraints(max_length=100)] = Field(description="简称, used everywhere else in the file (e.g. 渝北区)")
+    name: Annotated[Name, StringConstraints(max_length=100)] = Field(
+        description="简称, used everywhere else in the file (e.g. 渝北区)"
+    )
     full_name: Name | None = None
     coordinator: Name = Field(description="牵头联络部门 name; must be one of this party's departments")
     departments: list[Department] = Field(min_length=1)
@@ -92,7 +94,9 @@ class Recurrence(Strict):
     once: dt.date | None = Field(default=None, description="a single event on this date")
     deadline: dt.date | None = Field(default=None, description="one task due by this date, open from term start")
     window_days: int = Field(default=14, ge=0, le=366, description="task opens this many days before it is due")
-    adjust: Adjust = Field(default="previous", description="move a non-working due date to the previous/next working day")
+    adjust: Adjust = Field(
+        default="previous", description="move a non-working due date to the previous/next working day"
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Recurrence:
@@ -149,9 +153,9 @@ class Clause(Strict):
     recurrence: Recurrence
     rotate: list[Name] = Field(default_factory=list, description="承办方轮值, in order")
     location: str | None = None
-    targets: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")], Annotated[int, Field(ge=0, le=10**9)]] = Field(
-        default_factory=dict, description="numeric targets per occurrence, e.g. resident_questionnaires: 13200"
-    )
+    targets: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")], Annotated[int, Field(ge=0, le=10**9)]
+    ] = Field(default_factory=dict, description="numeric targets per occurrence, e.g. resident_questionnaires: 13200")
     evidence: list[Name] = Field(default_factory=list, description="需提交的佐证材料")
     reminders: ReminderPolicy | None = Field(default=None, description="提醒规则；不写则沿用协议的 reminders 或默认值")
 

@@ -1,7 +1,7 @@
 """Notifications: channel lookup, reminder policy, Chinese message rendering and delivery."""
 
-from coop.notify.channels import Channel, ChannelInvalid, ChannelNotConfigured, channel_kind, redact, resolve_channel
 from coop.notify import filechannel  # noqa: F401  (registers coopfile://)
+from coop.notify.channels import Channel, ChannelInvalid, ChannelNotConfigured, channel_kind, redact, resolve_channel
 from coop.notify.digest import Digest, DigestItem, NoticeKind
 from coop.notify.policy import Notice, ReminderPolicy, notices_for, plan_notice
 from coop.notify.robots import DeliveryResult, adeliver, deliver

@@ -113,18 +113,14 @@ def channel_kind(url: str) -> ChannelKind:
     return _KINDS.get(schema_of(url), "other")
 
 
-def resolve_channel(
-    name: str, env: Mapping[str, str] | None = None, *, prefect: bool | None = None
-) -> Channel:
+def resolve_channel(name: str, env: Mapping[str, str] | None = None, *, prefect: bool | None = None) -> Channel:
     """Look a channel up: environment first, then a Prefect Secret block.
 
     `prefect=None` consults Prefect only when `PREFECT_API_URL` is set, because an ephemeral
     Prefect server costs seconds to start and holds no operator-configured blocks.
     """
     if not _NAME_RE.match(name):
-        raise ChannelInvalid(
-            f"通知渠道名称 {name!r} 无效：只能使用字母、数字、- _ . (invalid channel name {name!r})"
-        )
+        raise ChannelInvalid(f"通知渠道名称 {name!r} 无效：只能使用字母、数字、- _ . (invalid channel name {name!r})")
     env = os.environ if env is None else env
     env_var = channel_env_var(name)
     block = channel_block_name(name)
@@ -170,14 +166,14 @@ def _validate(name: str, url: str, origin: str) -> None:
         try:
             parse_robot_url(url)
         except ValueError as exc:
-            raise ChannelInvalid(f"通知渠道 {name!r}（{origin}）的 URL 无效 (invalid URL): {redact(str(exc))}") from None
+            raise ChannelInvalid(
+                f"通知渠道 {name!r}（{origin}）的 URL 无效 (invalid URL): {redact(str(exc))}"
+            ) from None
         return
     import apprise
 
     if apprise.Apprise.instantiate(url) is None:
-        raise ChannelInvalid(
-            f"通知渠道 {name!r}（{origin}）的 URL 无法识别 (apprise cannot load {describe(url)})"
-        )
+        raise ChannelInvalid(f"通知渠道 {name!r}（{origin}）的 URL 无法识别 (apprise cannot load {describe(url)})")
 
 
 def configured_secrets(env: Mapping[str, str] | None = None) -> set[str]:

@@ -81,7 +81,9 @@ class Deliverer:
         self._slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
         for i in range(count):
             size = min(CONNECTIONS_PER_CLIENT, concurrency - i * CONNECTIONS_PER_CLIENT)
-            client = httpx.AsyncClient(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), timeout=timeout)
+            client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size), timeout=timeout
+            )
             self._clients.append(client)
             for _ in range(size):
                 self._slots.put_nowait(client)
@@ -89,7 +91,9 @@ class Deliverer:
     async def __aenter__(self) -> Deliverer:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await asyncio.gather(*(c.aclose() for c in self._clients), return_exceptions=True)
 
     def channel(self, name: str) -> Channel:
@@ -105,7 +109,9 @@ class Deliverer:
             raise found
         return found
 
-    async def deliver(self, message: Outgoing, ready: Callable[[int], Awaitable[bool]] | None = None) -> Delivered | None:
+    async def deliver(
+        self, message: Outgoing, ready: Callable[[int], Awaitable[bool]] | None = None
+    ) -> Delivered | None:
         """Send one message once pacing and a free slot allow. `ready(requests)`, awaited while the slot is held
         and just before sending, is told how many requests the message takes (a long one goes in parts) and
         may hold the send back or veto it (then None: nothing was sent)."""
@@ -120,7 +126,9 @@ class Deliverer:
                 return None
             started = time.perf_counter()
             try:
-                result = await adeliver(channel.url, message.subject, message.body, self._timeout, client=client, key=message.key)
+                result = await adeliver(
+                    channel.url, message.subject, message.body, self._timeout, client=client, key=message.key
+                )
             except Exception as exc:  # a bug in one plugin must not lose the whole batch's results
                 result = DeliveryResult(False, True, None, redact(f"{type(exc).__name__}: {exc}"))
             return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))

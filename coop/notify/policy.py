@@ -88,9 +88,7 @@ def reminder_key(occurrence_id: int, kind: str, due: date, escalation_round: int
 
 def _timeline(due: date, today: date, calendar: WorkdayArithmetic, policy: ReminderPolicy) -> list[_Milestone]:
     """Milestones reached by `today`, oldest first; only the current escalation round is listed."""
-    reached = [
-        _Milestone(calendar.add_workdays(due, -n), f"reminder_t{n}") for n in policy.before_workdays
-    ]
+    reached = [_Milestone(calendar.add_workdays(due, -n), f"reminder_t{n}") for n in policy.before_workdays]
     if policy.on_due_day:
         reached.append(_Milestone(due, "due_today"))
     overdue = calendar.workdays_between(due, today) if today > due else 0
@@ -119,7 +117,9 @@ def notices_for(
     if status not in OPEN_STATUSES:
         if status in CLOSED_STATUSES:
             return []
-        raise ValueError(f"unknown occurrence status {status!r} (expected one of {sorted(OPEN_STATUSES | CLOSED_STATUSES)})")
+        raise ValueError(
+            f"unknown occurrence status {status!r} (expected one of {sorted(OPEN_STATUSES | CLOSED_STATUSES)})"
+        )
     reached = [
         m for m in _timeline(occurrence_due, today, calendar, policy) if created_on is None or m.fire_on >= created_on
     ]

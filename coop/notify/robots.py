@@ -23,7 +23,7 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -270,8 +270,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _transport_failure(target: RobotTarget, exc: Exception) -> DeliveryResult:
@@ -280,7 +280,9 @@ def _transport_failure(target: RobotTarget, exc: Exception) -> DeliveryResult:
     return DeliveryResult(False, True, None, _detail(target, what, f"{type(exc).__name__}: {exc}"))
 
 
-def _send_robot(target: RobotTarget, title: str, body: str, timeout: float, client: httpx.Client | None) -> DeliveryResult:
+def _send_robot(
+    target: RobotTarget, title: str, body: str, timeout: float, client: httpx.Client | None
+) -> DeliveryResult:
     pieces = _pieces(target.kind, title, body)
     owned = client is None
     client = client or httpx.Client(timeout=timeout)
@@ -320,7 +322,9 @@ async def _asend_robot(
                 # httpx's timeout bounds each read, not the exchange: a server dribbling one byte at a
                 # time (slow-loris) would hold the dispatcher forever without this outer deadline.
                 async with asyncio.timeout(timeout):
-                    response = await client.post(req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers)
+                    response = await client.post(
+                        req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers
+                    )
             except (httpx.HTTPError, TimeoutError) as exc:
                 return _transport_failure(target, exc)
             result = interpret(target, response)
@@ -337,9 +341,7 @@ def _send_apprise(url: str, title: str, body: str, timeout: float) -> DeliveryRe
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return DeliveryResult(False, False, None, redact(f"apprise cannot load URL {schema_of(url) or '?'}://…"))
-    result = notifier.notify(
-        body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN, timeout=timeout
-    )
+    result = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN, timeout=timeout)
     if result:
         return DeliveryResult(True, False, None, "ok")
     lines = [
@@ -353,7 +355,9 @@ def _send_apprise(url: str, title: str, body: str, timeout: float) -> DeliveryRe
     return DeliveryResult(False, True, None, redact(detail[:500]))
 
 
-def deliver(url: str, title: str, body: str, timeout: float = 10, *, client: httpx.Client | None = None) -> DeliveryResult:
+def deliver(
+    url: str, title: str, body: str, timeout: float = 10, *, client: httpx.Client | None = None
+) -> DeliveryResult:
     """Send one message (markdown body) to one channel URL; never raises for delivery problems."""
     if schema_of(url) in ROBOT_SCHEMAS:
         try:
@@ -411,7 +415,11 @@ def _apprise_hook(schema: str) -> Callable[..., bool]:
 def _register_apprise_schemas() -> None:
     """Make `coopwecom://` etc. usable from plain apprise (CLI, config files, other code)."""
     plugins = NotificationManager()
-    for schema, name in (("coopwecom", "WeCom robot"), ("coopdingtalk", "DingTalk robot"), ("coopfeishu", "Feishu robot")):
+    for schema, name in (
+        ("coopwecom", "WeCom robot"),
+        ("coopdingtalk", "DingTalk robot"),
+        ("coopfeishu", "Feishu robot"),
+    ):
         if schema not in plugins:  # module reloads must not re-register (apprise warns)
             apprise_notify(on=schema, name=f"coop {name}")(_apprise_hook(schema))
 

@@ -114,9 +114,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters.update(
-        cn_date=cn_date, cn_short_date=cn_short_date, clause_ref=clause_ref, target_text=target_text
-    )
+    env.filters.update(cn_date=cn_date, cn_short_date=cn_short_date, clause_ref=clause_ref, target_text=target_text)
     env.globals.update(PROVISIONAL_NOTE=PROVISIONAL_NOTE, done_command=done_command)
     return env
 
@@ -137,11 +135,15 @@ def _subject(digest: Digest, groups: list[Section]) -> str:
 def render_digest(digest: Digest) -> tuple[str, str]:
     """One message for one recipient covering all of its items: (subject, markdown body)."""
     groups = sections(digest.items, digest.generated_on)
-    body = environment().get_template("digest.md.j2").render(
-        digest=digest,
-        sections=groups,
-        escalation=any(i.notice == "escalation" for i in digest.items),
-        overdue=sum(1 for i in digest.items if section_of(i, digest.generated_on)[1] < 0),
+    body = (
+        environment()
+        .get_template("digest.md.j2")
+        .render(
+            digest=digest,
+            sections=groups,
+            escalation=any(i.notice == "escalation" for i in digest.items),
+            overdue=sum(1 for i in digest.items if section_of(i, digest.generated_on)[1] < 0),
+        )
     )
     return _subject(digest, groups), _tidy(body)
 
@@ -165,12 +167,16 @@ def render_weekly(digest: Digest, horizon_days: int = 14) -> tuple[str, str]:
         ("下周", [i for i in upcoming if next_monday <= i.due_date < next_monday + timedelta(days=7)]),
         ("之后", [i for i in upcoming if i.due_date >= next_monday + timedelta(days=7)]),
     ]
-    body = environment().get_template("weekly.md.j2").render(
-        digest=digest,
-        overdue=overdue,
-        weeks=[(label, items) for label, items in weeks if items],
-        horizon=horizon - timedelta(days=1),
-        span=span,
+    body = (
+        environment()
+        .get_template("weekly.md.j2")
+        .render(
+            digest=digest,
+            overdue=overdue,
+            weeks=[(label, items) for label, items in weeks if items],
+            horizon=horizon - timedelta(days=1),
+            span=span,
+        )
     )
     subject = (
         f"【协作通周报】{digest.department}：未来{span}{len(upcoming)}项任务"

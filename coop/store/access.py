@@ -39,10 +39,17 @@ def issue_token(session: Session, role: Role, label: str, department: str | None
     if role == Role.coordinator:
         raise CoopError("协调人使用 COOP_COORDINATOR_TOKEN，不发放数据库令牌 (coordinators use COOP_COORDINATOR_TOKEN)")
     if (role == Role.department) != (department is not None):
-        raise CoopError("部门令牌必须指定部门，审计令牌不能指定部门 (a department token names its department; an auditor token does not)")
+        raise CoopError(
+            "部门令牌必须指定部门，审计令牌不能指定部门 (a department token names its department; an auditor token does not)"
+        )
     dept = resolve_department(session, department) if department is not None else None
     token = new_token()
-    row = ApiToken(token_hash=token_digest(token), role=str(role), department_id=dept.id if dept else None, label=label.strip()[:200] or str(role))
+    row = ApiToken(
+        token_hash=token_digest(token),
+        role=str(role),
+        department_id=dept.id if dept else None,
+        label=label.strip()[:200] or str(role),
+    )
     session.add(row)
     session.flush()
     assert row.id is not None
@@ -132,7 +139,9 @@ class DepartmentView:
 
 def department_view(session: Session, department_id: int) -> DepartmentView | None:
     row = session.execute(
-        select(Department.id, Agency.name, Department.name).join(Agency, Agency.id == Department.agency_id).where(Department.id == department_id)
+        select(Department.id, Agency.name, Department.name)
+        .join(Agency, Agency.id == Department.agency_id)
+        .where(Department.id == department_id)
     ).first()
     return DepartmentView(row[0], row[1], row[2]) if row else None
 

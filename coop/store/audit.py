@@ -122,7 +122,9 @@ def _apply_filter(query: Select[Any], flt: AuditFilter) -> Select[Any]:
     return query
 
 
-def occurrence_states(session: Session, flt: AuditFilter, as_of: dt.date, *, from_ledger: bool = True) -> Iterator[OccurrenceState]:
+def occurrence_states(
+    session: Session, flt: AuditFilter, as_of: dt.date, *, from_ledger: bool = True
+) -> Iterator[OccurrenceState]:
     """Every matching occurrence's state at the end of `as_of`, in id order, streamed.
 
     With `from_ledger=False` the stored status is used (right only for today; cheaper); with True the state
@@ -154,22 +156,30 @@ def occurrence_states(session: Session, flt: AuditFilter, as_of: dt.date, *, fro
         # An occurrence's rank within its agreement says which plan created it; rank only the agreements the
         # filter touches, not the whole table (a department × quarter cell then costs milliseconds, not seconds).
         # (Named in a first small query, so PostgreSQL plans the ranking from the (agreement_id, key) index.)
-        touched = session.execute(_apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct()).scalars().all()
+        touched = (
+            session.execute(_apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct())
+            .scalars()
+            .all()
+        )
         ranked = (
-            select(Occurrence.id.label("oid"), func.row_number().over(partition_by=Occurrence.agreement_id, order_by=Occurrence.id).label("rank"))  # type: ignore[union-attr]
-            .where(Occurrence.agreement_id.in_(sorted(touched)))  # type: ignore[attr-defined]
+            select(
+                Occurrence.id.label("oid"),
+                func.row_number().over(partition_by=Occurrence.agreement_id, order_by=Occurrence.id).label("rank"),
+            ).where(Occurrence.agreement_id.in_(sorted(touched)))  # type: ignore[union-attr]  # type: ignore[attr-defined]
         ).subquery()
         base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == Occurrence.id)
         created_in = _plan_thresholds(session, flt.agreement)
     rows = session.execute(base.order_by(Occurrence.id).execution_options(yield_per=BATCH))
 
     report_query = _apply_filter(
-        select(Report.occurrence_id, Report.participants, Report.metrics, Report.evidence).select_from(Report).join(
-            Occurrence, Occurrence.id == Report.occurrence_id
-        ),
+        select(Report.occurrence_id, Report.participants, Report.metrics, Report.evidence)
+        .select_from(Report)
+        .join(Occurrence, Occurrence.id == Report.occurrence_id),
         flt,
     ).where(Report.at < end)
-    reports = _Cursor(session.execute(report_query.order_by(Report.occurrence_id, Report.id).execution_options(yield_per=BATCH)))
+    reports = _Cursor(
+        session.execute(report_query.order_by(Report.occurrence_id, Report.id).execution_options(yield_per=BATCH))
+    )
     events: _Cursor | None = None
     if from_ledger:
         event_query = _apply_filter(
@@ -178,7 +188,11 @@ def occurrence_states(session: Session, flt: AuditFilter, as_of: dt.date, *, fro
             .join(Occurrence, Occurrence.id == LedgerEvent.occurrence_id),
             flt,
         ).where(LedgerEvent.kind.in_([*STATUS_EVENTS, "occurrence_replanned"]))  # type: ignore[attr-defined]
-        events = _Cursor(session.execute(event_query.order_by(LedgerEvent.occurrence_id, LedgerEvent.id).execution_options(yield_per=BATCH)))
+        events = _Cursor(
+            session.execute(
+                event_query.order_by(LedgerEvent.occurrence_id, LedgerEvent.id).execution_options(yield_per=BATCH)
+            )
+        )
 
     for row in rows:
         oid = row[0]
@@ -245,7 +259,9 @@ def _plan_thresholds(session: Session, agreement: str | None) -> dict[str, list[
     Occurrence ids grow with insertion and each plan inserts its new rows in one batch, so the n-th
     occurrence of an agreement (by id) was created by the first plan whose running total reaches n.
     """
-    query = select(LedgerEvent.agreement_id, LedgerEvent.at, LedgerEvent.payload).where(LedgerEvent.kind == "agreement_planned")
+    query = select(LedgerEvent.agreement_id, LedgerEvent.at, LedgerEvent.payload).where(
+        LedgerEvent.kind == "agreement_planned"
+    )
     if agreement:
         query = query.where(LedgerEvent.agreement_id == agreement)
     out: dict[str, list[tuple[int, dt.datetime]]] = {}
@@ -261,7 +277,9 @@ def _created_at(steps: list[tuple[int, dt.datetime]], rank: int) -> dt.datetime 
     return steps[index][1] if index < len(steps) else None
 
 
-def _state_from_events(events: list[Any], end: dt.datetime, current_due: dt.date) -> tuple[str | None, dt.date | None, dt.date]:
+def _state_from_events(
+    events: list[Any], end: dt.datetime, current_due: dt.date
+) -> tuple[str | None, dt.date | None, dt.date]:
     """(closed status or None, completion day, due date) as of `end`, from this occurrence's events in id order."""
     status: str | None = None
     completed_on: dt.date | None = None
@@ -384,9 +402,15 @@ def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | No
     ).scalar_one()
     steps = _plan_thresholds(session, occ.agreement_id).get(occ.agreement_id, [])
     index = bisect.bisect_left([total for total, _ in steps], rank)
-    plans = session.execute(
-        select(LedgerEvent).where(LedgerEvent.kind == "agreement_planned", LedgerEvent.agreement_id == occ.agreement_id).order_by(LedgerEvent.id)
-    ).scalars().all()
+    plans = (
+        session.execute(
+            select(LedgerEvent)
+            .where(LedgerEvent.kind == "agreement_planned", LedgerEvent.agreement_id == occ.agreement_id)
+            .order_by(LedgerEvent.id)
+        )
+        .scalars()
+        .all()
+    )
     if index < len(plans):
         found[plans[index].id] = plans[index]
     events = [_event(e) for _, e in sorted(found.items()) if end is None or _aware(e.at) < end]
@@ -405,7 +429,9 @@ def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | No
     )
 
 
-def clause_history(session: Session, agreement_id: str, clause_code: str, as_of: dt.date | None = None) -> ClauseHistory:
+def clause_history(
+    session: Session, agreement_id: str, clause_code: str, as_of: dt.date | None = None
+) -> ClauseHistory:
     """Plan events of the agreement plus every event of every occurrence of the clause, in ledger order."""
     clause = session.execute(
         select(ClauseRecord).where(ClauseRecord.agreement_id == agreement_id, ClauseRecord.code == clause_code)
@@ -419,7 +445,8 @@ def clause_history(session: Session, agreement_id: str, clause_code: str, as_of:
         .outerjoin(Occurrence, Occurrence.id == LedgerEvent.occurrence_id)
         .where(
             LedgerEvent.agreement_id == agreement_id,
-            (Occurrence.clause_id == clause.id) | and_(LedgerEvent.occurrence_id.is_(None), LedgerEvent.kind == "agreement_planned"),  # type: ignore[union-attr]
+            (Occurrence.clause_id == clause.id)
+            | and_(LedgerEvent.occurrence_id.is_(None), LedgerEvent.kind == "agreement_planned"),  # type: ignore[union-attr]
         )
         .order_by(LedgerEvent.id)
     )
@@ -429,10 +456,14 @@ def clause_history(session: Session, agreement_id: str, clause_code: str, as_of:
     ids = set(session.execute(select(Occurrence.id).where(Occurrence.clause_id == clause.id)).scalars())
     events += _sweeps_naming(session, ids, end)
     events.sort(key=lambda e: e.id)
-    return ClauseHistory(agreement_id, clause.code, clause.title, clause.programme_code, dict(clause.targets), occurrences, events)
+    return ClauseHistory(
+        agreement_id, clause.code, clause.title, clause.programme_code, dict(clause.targets), occurrences, events
+    )
 
 
-def _sweeps_naming(session: Session, ids: set[int], end: dt.datetime | None, like: str | None = None) -> list[HistoryEvent]:
+def _sweeps_naming(
+    session: Session, ids: set[int], end: dt.datetime | None, like: str | None = None
+) -> list[HistoryEvent]:
     """Sweep events that moved any of `ids`; their id lists are cut to those ids (the full list is in the ledger)."""
     if not ids:
         return []

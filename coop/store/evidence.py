@@ -56,7 +56,9 @@ def record_with_files(
     refs = [u.ref for u in uploads]
     for staged in uploads:
         register(session, staged, department_id)
-    full = CompletionReport(**{**report.__dict__, "evidence": [*report.evidence, *(r for r in refs if r not in report.evidence)]})
+    full = CompletionReport(
+        **{**report.__dict__, "evidence": [*report.evidence, *(r for r in refs if r not in report.evidence)]}
+    )
     event_id = record_completion(session, full, actor)
     created: list[Path] = []
     try:

@@ -72,7 +72,11 @@ def verify(session: Session, batch: int = 5000) -> Verification:
             return Verification(count, False, broken)
         prev, last_id = chunk[-1].hash, chunk[-1].id
     head = session.get(LedgerHead, 1)
-    head_ok = (head is None and last_id == 0) or (head is not None and head.last_id == last_id and head.last_hash == prev)
+    head_ok = (head is None and last_id == 0) or (
+        head is not None and head.last_id == last_id and head.last_hash == prev
+    )
     if not head_ok and head is not None and head.last_id > last_id:
-        return Verification(count, False, ChainBreak(last_id + 1, f"events #{last_id + 1}–#{head.last_id} were deleted"))
+        return Verification(
+            count, False, ChainBreak(last_id + 1, f"events #{last_id + 1}–#{head.last_id} were deleted")
+        )
     return Verification(count, head_ok, None)

@@ -102,13 +102,19 @@ def record_plan_notices(
         if notice:
             drafts.append(_row(notice, dept, "department"))
     for oid, due, dept, code in cancelled:
-        notice = plan_notice(oid, "cancelled", due, today, policies.get(code, default), version=version) if due >= today else None
+        notice = (
+            plan_notice(oid, "cancelled", due, today, policies.get(code, default), version=version)
+            if due >= today
+            else None
+        )
         if notice:
             drafts.append(_row(notice, dept, "department"))
     return insert_new(session, Notice, drafts, "dedup_key")
 
 
-def record_due_notices(session: Session, today: dt.date, calendar: WorkdayCalendar, policy: ReminderPolicy | None = None) -> int:
+def record_due_notices(
+    session: Session, today: dt.date, calendar: WorkdayCalendar, policy: ReminderPolicy | None = None
+) -> int:
     """Date-driven reminders and escalations; the unique key makes a rerun on the same day add nothing."""
     default = policy or ReminderPolicy()
     documents = _latest_documents(session)
@@ -172,7 +178,8 @@ def _not_older_than_told(session: Session, drafts: list[dict[str, Any]]) -> list
     return [
         d
         for d in drafts
-        if _milestone(d["kind"], d["escalation_round"]) >= told.get((d["occurrence_id"], d["dedup_key"].split(":")[2]), (-1, 0))
+        if _milestone(d["kind"], d["escalation_round"])
+        >= told.get((d["occurrence_id"], d["dedup_key"].split(":")[2]), (-1, 0))
     ]
 
 
@@ -235,9 +242,13 @@ class BatchResult:
 
 def batch_notices(session: Session, today: dt.date, link_for: LinkFor | None = None) -> BatchResult:
     """Every pending notice becomes part of exactly one digest per recipient and channel."""
-    pending = session.execute(
-        select(Notice).where(Notice.batched.is_(False)).order_by(Notice.id).with_for_update(skip_locked=True)  # type: ignore[attr-defined]
-    ).scalars().all()
+    pending = (
+        session.execute(
+            select(Notice).where(Notice.batched.is_(False)).order_by(Notice.id).with_for_update(skip_locked=True)  # type: ignore[attr-defined]
+        )
+        .scalars()
+        .all()
+    )
     result = BatchResult(notices=len(pending))
     if not pending:
         return result
@@ -313,7 +324,9 @@ def _recipients(session: Session, department_ids: set[int]) -> dict[int, tuple[s
     return {r[0]: (r[1], r[2], list(r[3] or []), list(r[4] or [])) for r in rows}
 
 
-def _digest_items(session: Session, occurrence_ids: set[int], today: dt.date, link_for: LinkFor | None) -> dict[int, DigestItem]:
+def _digest_items(
+    session: Session, occurrence_ids: set[int], today: dt.date, link_for: LinkFor | None
+) -> dict[int, DigestItem]:
     """Everything a reader needs about each occurrence, fetched in chunks, not one query per item."""
     items: dict[int, DigestItem] = {}
     ids = sorted(occurrence_ids)
@@ -323,7 +336,8 @@ def _digest_items(session: Session, occurrence_ids: set[int], today: dt.date, li
             .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
             .join(
                 ProgrammeRecord,
-                (ProgrammeRecord.agreement_id == ClauseRecord.agreement_id) & (ProgrammeRecord.code == ClauseRecord.programme_code),
+                (ProgrammeRecord.agreement_id == ClauseRecord.agreement_id)
+                & (ProgrammeRecord.code == ClauseRecord.programme_code),
             )
             .join(AgreementRecord, AgreementRecord.id == Occurrence.agreement_id)
             .join(Department, Department.id == Occurrence.department_id)
@@ -354,7 +368,9 @@ def _digest_items(session: Session, occurrence_ids: set[int], today: dt.date, li
     return items
 
 
-def record_weekly_digests(session: Session, today: dt.date, calendar: WorkdayCalendar, horizon_days: int = 14) -> BatchResult:
+def record_weekly_digests(
+    session: Session, today: dt.date, calendar: WorkdayCalendar, horizon_days: int = 14
+) -> BatchResult:
     """One weekly overview per department and channel; the ISO week in the key makes reruns harmless."""
     horizon = today + dt.timedelta(days=horizon_days)
     rows = session.execute(

@@ -55,7 +55,9 @@ def resolve_department(session: Session, ref: str) -> Department:
     else:
         party, _, name = ref.partition("/")
         dept = session.execute(
-            select(Department).join(Agency, Agency.id == Department.agency_id).where(Agency.name == party, Department.name == name)
+            select(Department)
+            .join(Agency, Agency.id == Department.agency_id)
+            .where(Agency.name == party, Department.name == name)
         ).scalar_one_or_none()
     if dept is None:
         raise Forbidden(f"未知部门 '{ref}' (unknown department; write it as 党派/部门, e.g. 渝北区/区委社会工作部)")
@@ -86,7 +88,9 @@ def record_completion(session: Session, report: CompletionReport, actor: str) ->
     unknown = sorted(set(report.metrics) - set(clause.targets))
     if unknown:
         known = ", ".join(sorted(clause.targets)) or "无"
-        raise CoopError(f"条款 {clause.code} 没有指标 {', '.join(unknown)} (unknown metric; this clause tracks: {known})")
+        raise CoopError(
+            f"条款 {clause.code} 没有指标 {', '.join(unknown)} (unknown metric; this clause tracks: {known})"
+        )
     _check_evidence_files(session, report.evidence)
     now = utcnow()
     on_time = today_in_shanghai(now) <= occ.due_date
@@ -101,7 +105,9 @@ def record_completion(session: Session, report: CompletionReport, actor: str) ->
         "on_time": on_time,
         "previous_status": str(occ.status),
     }
-    kind = {"done": "occurrence_done", "partial": "occurrence_progress", "cannot": "occurrence_cannot_do"}[report.outcome]
+    kind = {"done": "occurrence_done", "partial": "occurrence_progress", "cannot": "occurrence_cannot_do"}[
+        report.outcome
+    ]
     [event_id] = ledger.append(session, [EventDraft(kind, actor, payload, occ.agreement_id, occ.id)])
     if report.outcome == "done":
         occ.status, occ.closed_at = OccurrenceStatus.done, now
@@ -142,7 +148,9 @@ def _validate(report: CompletionReport) -> None:
         raise CoopError("说明或佐证材料含有不允许的字符 (text contains NUL or an unpaired surrogate)")
     for item in report.evidence:
         if not (EVIDENCE_LINK.match(item) or EVIDENCE_FILE.match(item)):
-            raise CoopError(f"佐证材料应为 http(s) 链接或 sha256:文件哈希（收到 '{item[:80]}'） (evidence must be a link or sha256:<hash>)")
+            raise CoopError(
+                f"佐证材料应为 http(s) 链接或 sha256:文件哈希（收到 '{item[:80]}'） (evidence must be a link or sha256:<hash>)"
+            )
 
 
 def is_storable(text: str) -> bool:
@@ -181,7 +189,9 @@ def waive(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
 
 def cancel(session: Session, occurrence_id: int, reason: str, actor: str) -> int:
     """A coordinator cancels one open occurrence outside a re-plan (e.g. the event was called off); reason in the ledger."""
-    return _close(session, occurrence_id, reason, actor, OccurrenceStatus.cancelled, "occurrence_cancelled", "取消", with_key=True)
+    return _close(
+        session, occurrence_id, reason, actor, OccurrenceStatus.cancelled, "occurrence_cancelled", "取消", with_key=True
+    )
 
 
 def _close(
@@ -228,14 +238,20 @@ def sweep(session: Session, today: dt.date, actor: str) -> SweepResult:
     due_ids = list(
         session.execute(
             select(Occurrence.id).where(
-                and_(Occurrence.status == OccurrenceStatus.planned, Occurrence.window_start <= today, Occurrence.due_date >= today)
+                and_(
+                    Occurrence.status == OccurrenceStatus.planned,
+                    Occurrence.window_start <= today,
+                    Occurrence.due_date >= today,
+                )
             )
         ).scalars()
     )
     for ids, status in ((overdue_ids, OccurrenceStatus.overdue), (due_ids, OccurrenceStatus.due)):
         for start in range(0, len(ids), 5000):
             session.execute(
-                update(Occurrence).where(Occurrence.id.in_(ids[start : start + 5000])).values(status=status, updated_at=now)  # type: ignore[union-attr]
+                update(Occurrence)
+                .where(Occurrence.id.in_(ids[start : start + 5000]))
+                .values(status=status, updated_at=now)  # type: ignore[union-attr]
             )
     drafts = []
     if overdue_ids:

@@ -128,7 +128,12 @@ def settle(
         session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"), mine)
-            .values(status=OutboxStatus.pending, next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"), lease_until=None),
+            .values(
+                status=OutboxStatus.pending,
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+                lease_until=None,
+            ),
             sorted(retry, key=lambda r: r["b_id"]),  # type: ignore[arg-type, return-value]
         )
     if dead:
@@ -216,7 +221,13 @@ def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime, 
     stmt = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.dead)
     if ids is not None:
         stmt = stmt.where(OutboxMessage.id.in_([i for i in ids if 0 < i < 2**31]))  # type: ignore[union-attr]
-    values = {"status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": now, "claimed_by": None, "lease_until": None}
+    values = {
+        "status": OutboxStatus.pending,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_by": None,
+        "lease_until": None,
+    }
     requeued = sorted(session.execute(stmt.values(**values).returning(OutboxMessage.id)).scalars())  # type: ignore[arg-type]
     if requeued:
         ledger.append(session, [EventDraft("outbox_requeued", actor, {"outbox_ids": requeued, "count": len(requeued)})])
@@ -253,8 +264,17 @@ def list_messages(session: Session, status: str | None = None, limit: int = 100)
         query = query.where(OutboxMessage.status == status)
     return [
         OutboxRow(
-            m.id, str(m.status), m.channel, f"{party}/{dept}", m.recipient_role, m.kind, m.subject, m.attempts,  # type: ignore[arg-type]
-            m.created_at, m.next_attempt_at, m.last_error,
+            m.id,
+            str(m.status),
+            m.channel,
+            f"{party}/{dept}",
+            m.recipient_role,
+            m.kind,
+            m.subject,
+            m.attempts,  # type: ignore[arg-type]
+            m.created_at,
+            m.next_attempt_at,
+            m.last_error,
         )
         for m, party, dept in session.execute(query)
     ]
@@ -267,4 +287,6 @@ def dead_letters(session: Session, limit: int = 1000) -> list[OutboxRow]:
 
 def status_counts(session: Session) -> dict[str, int]:
     """How many messages are in each state, for the coordinator's overview."""
-    return {str(s): n for s, n in session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))}
+    return {
+        str(s): n for s, n in session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+    }

@@ -87,7 +87,13 @@ def apply_plan(
     _decide_notices(session, loaded, version, plan, stored, departments, today)
 
     result = PlanResult(
-        agreement.id, version, unchanged=False, created=len(plan.create), updated=len(plan.update), cancelled=len(plan.cancel), kept=plan.kept
+        agreement.id,
+        version,
+        unchanged=False,
+        created=len(plan.create),
+        updated=len(plan.update),
+        cancelled=len(plan.cancel),
+        kept=plan.kept,
     )
     result.changes = _describe(plan, stored)
     ledger.append(session, _events(agreement.id, actor, version, loaded.content_hash, plan, planned, stored))
@@ -96,7 +102,9 @@ def apply_plan(
 
 def _version_exists(session: Session, agreement_id: str, content_hash: str) -> bool:
     found = session.execute(
-        select(AgreementVersion.id).where(AgreementVersion.agreement_id == agreement_id, AgreementVersion.content_hash == content_hash)
+        select(AgreementVersion.id).where(
+            AgreementVersion.agreement_id == agreement_id, AgreementVersion.content_hash == content_hash
+        )
     ).first()
     return found is not None
 
@@ -153,14 +161,19 @@ def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str
         agency_id = agency_ids[party.name]
         for dept in party.departments:
             values = dict(
-                leader=dept.leader, contact=dept.contact, channels=list(dept.channels), escalation_channels=list(dept.escalation_channels)
+                leader=dept.leader,
+                contact=dept.contact,
+                channels=list(dept.channels),
+                escalation_channels=list(dept.escalation_channels),
             )
             row = existing.get((agency_id, dept.name))
             if row is None:
                 new_rows.append(dict(agency_id=agency_id, name=dept.name, **values))
                 continue
             ids[(party.name, dept.name)] = row.id
-            if (row.leader, row.contact, list(row.channels or []), list(row.escalation_channels or [])) != tuple(values.values()):
+            if (row.leader, row.contact, list(row.channels or []), list(row.escalation_channels or [])) != tuple(
+                values.values()
+            ):
                 changed.append(dict(values, department_id=row.id))
     if changed:
         stmt = update(Department.__table__).where(Department.__table__.c.id == bindparam("department_id"))  # type: ignore[attr-defined]
@@ -205,19 +218,38 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     programmes = {
         r.code: r
         for r in session.execute(
-            select(ProgrammeRecord.id, ProgrammeRecord.code, ProgrammeRecord.title).where(ProgrammeRecord.agreement_id == agreement.id)
+            select(ProgrammeRecord.id, ProgrammeRecord.code, ProgrammeRecord.title).where(
+                ProgrammeRecord.agreement_id == agreement.id
+            )
         )
     }
     new_programmes = [
-        dict(agreement_id=agreement.id, code=p.id, title=p.title) for p in agreement.programmes if p.id not in programmes
+        dict(agreement_id=agreement.id, code=p.id, title=p.title)
+        for p in agreement.programmes
+        if p.id not in programmes
     ]
     for p in agreement.programmes:
         if p.id in programmes and programmes[p.id].title != p.title:
-            session.execute(update(ProgrammeRecord).where(ProgrammeRecord.id == programmes[p.id].id).values(title=p.title))  # type: ignore[arg-type]
+            session.execute(
+                update(ProgrammeRecord).where(ProgrammeRecord.id == programmes[p.id].id).values(title=p.title)
+            )  # type: ignore[arg-type]
     if new_programmes:
         session.execute(insert(ProgrammeRecord), new_programmes)
 
-    fields = ("programme_code", "title", "text", "kind", "lead", "co_organisers", "rotate", "location", "targets", "evidence", "recurrence", "active")
+    fields = (
+        "programme_code",
+        "title",
+        "text",
+        "kind",
+        "lead",
+        "co_organisers",
+        "rotate",
+        "location",
+        "targets",
+        "evidence",
+        "recurrence",
+        "active",
+    )
     table = ClauseRecord.__table__  # type: ignore[attr-defined]
     stored = {
         r.code: r
@@ -256,7 +288,9 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
         session.connection().execute(update(table).where(table.c.id == bindparam("clause_id")), changed)
     if new_rows:
         session.execute(insert(ClauseRecord), new_rows)
-    ids = session.execute(select(table.c.code, table.c.id).where(table.c.agreement_id == agreement.id, table.c.active.is_(True)))
+    ids = session.execute(
+        select(table.c.code, table.c.id).where(table.c.agreement_id == agreement.id, table.c.active.is_(True))
+    )
     return {code: cid for code, cid in ids if code in seen}
 
 
@@ -283,13 +317,20 @@ def _stored_occurrences(session: Session, agreement_id: str) -> list[StoredOccur
     )
     return [
         StoredOccurrence(
-            id=r[0], key=r[1], status=str(r[2]), clause=r[3], due_date=r[4], comparable=(r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+            id=r[0],
+            key=r[1],
+            status=str(r[2]),
+            clause=r[3],
+            due_date=r[4],
+            comparable=(r[4], r[5], r[6], r[7], r[8], r[9], r[10]),
         )
         for r in rows
     ]
 
 
-def _row(p: PlannedOccurrence, clauses: dict[str, int], departments: dict[tuple[str, str], int], version: int) -> dict[str, object]:
+def _row(
+    p: PlannedOccurrence, clauses: dict[str, int], departments: dict[tuple[str, str], int], version: int
+) -> dict[str, object]:
     return dict(
         clause_id=clauses[p.clause],
         key=p.key,
@@ -406,7 +447,11 @@ def _insert_created(
     # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
     targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
     targets_of: dict[str, Any] = {}
-    status, updated_at, provisional = processor("status")("planned"), processor("updated_at")(now), processor("provisional")
+    status, updated_at, provisional = (
+        processor("status")("planned"),
+        processor("updated_at")(now),
+        processor("provisional"),
+    )
     flags = {True: provisional(True), False: provisional(False)}
     rows = []
     for p in created:
@@ -497,7 +542,9 @@ def _events(
 ) -> list[EventDraft]:
     """One event for the plan (with a digest of every planned row), one per changed or cancelled occurrence."""
     ordered = sorted(planned, key=attrgetter("key"))
-    digest = hashlib.sha256("".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode())
+    digest = hashlib.sha256(
+        "".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
+    )
     # A first plan creates every planned row: its keys are already sorted.
     created_keys = [p.key for p in ordered] if len(plan.create) == len(planned) else sorted(p.key for p in plan.create)
     events = [
@@ -529,7 +576,12 @@ def _events(
                 payload={
                     "version": version,
                     "before": {"due_date": str(old[0]), "host": old[2], "party": old[3], "department": old[4]},
-                    "after": {"due_date": str(p.due_date), "host": p.host, "party": p.party, "department": p.department},
+                    "after": {
+                        "due_date": str(p.due_date),
+                        "host": p.host,
+                        "party": p.party,
+                        "department": p.department,
+                    },
                 },
             )
         )

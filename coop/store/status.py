@@ -49,7 +49,9 @@ class AgreementSummary:
     next_due: list[DueItem] = field(default_factory=list)
 
 
-def summarise(session: Session, today: dt.date, agreement_id: str | None = None, upcoming: int = 10) -> list[AgreementSummary]:
+def summarise(
+    session: Session, today: dt.date, agreement_id: str | None = None, upcoming: int = 10
+) -> list[AgreementSummary]:
     query = select(AgreementRecord).order_by(AgreementRecord.id)
     if agreement_id:
         query = query.where(AgreementRecord.id == agreement_id)
@@ -62,7 +64,9 @@ def summarise(session: Session, today: dt.date, agreement_id: str | None = None,
         ).scalar_one()
         by_status = dict(
             session.execute(
-                select(Occurrence.status, func.count()).where(Occurrence.agreement_id == aid).group_by(Occurrence.status)
+                select(Occurrence.status, func.count())
+                .where(Occurrence.agreement_id == aid)
+                .group_by(Occurrence.status)
             ).all()
         )
         provisional = session.execute(
@@ -153,7 +157,9 @@ def _detail_query() -> Select[Any]:
 
 
 def _detail(row: Any) -> OccurrenceDetail:
-    return OccurrenceDetail(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], str(row[9]), dict(row[10]))
+    return OccurrenceDetail(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], str(row[9]), dict(row[10])
+    )
 
 
 def occurrence_detail(session: Session, occurrence_id: int) -> OccurrenceDetail | None:
@@ -165,6 +171,9 @@ def overdue(session: Session, limit: int = 200) -> tuple[int, list[OccurrenceDet
     """Every occurrence now marked overdue (total), the longest-overdue first up to `limit`."""
     total = session.execute(select(func.count()).where(Occurrence.status == OccurrenceStatus.overdue)).scalar_one()
     rows = session.execute(
-        _detail_query().where(Occurrence.status == OccurrenceStatus.overdue).order_by(Occurrence.due_date, Occurrence.id).limit(limit)
+        _detail_query()
+        .where(Occurrence.status == OccurrenceStatus.overdue)
+        .order_by(Occurrence.due_date, Occurrence.id)
+        .limit(limit)
     ).all()
     return total, [_detail(r) for r in rows]

@@ -116,7 +116,17 @@ def _too_large_text(limit: int) -> str:
 
 async def _too_large(send: Send, limit: int) -> None:
     body = json.dumps({"detail": _too_large_text(limit)}, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -131,8 +141,20 @@ class SingleValuedQuery:
             names = [name for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)]
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
-                body = json.dumps({"detail": f"查询参数重复：{', '.join(repeated)[:200]} (repeated query parameter)"}, ensure_ascii=False).encode()
-                await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                body = json.dumps(
+                    {"detail": f"查询参数重复：{', '.join(repeated)[:200]} (repeated query parameter)"},
+                    ensure_ascii=False,
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 400,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)

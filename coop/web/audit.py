@@ -31,7 +31,13 @@ from coop.web.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 audit"])
-ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
 Name = Annotated[str | None, Query(max_length=200)]
 
 
@@ -72,7 +78,9 @@ def plain(values: list[str | None]) -> None:
 
 
 QueryDep = Annotated[AuditQuery, Depends()]
-GroupByQuery = Annotated[GroupBy, Query(description="分组：agreement / programme / party / department / month / quarter / year")]
+GroupByQuery = Annotated[
+    GroupBy, Query(description="分组：agreement / programme / party / department / month / quarter / year")
+]
 
 
 @router.get("/rates", response_model=RatesReport, responses=ERRORS)
@@ -80,7 +88,12 @@ def rates(_: AuditorDep, settings: SettingsDep, query: QueryDep, group_by: Group
     """完成率与按时率，按协议 / 工程 / 单位 / 部门 / 时段分组。"""
     summary = query.summary(settings, group_by, overdue_limit=0)
     return RatesReport.model_validate(
-        {"as_of": summary.as_of, "group_by": group_by, "overall": summary.overall.as_dict(), "groups": [g.as_dict() for g in summary.groups]}
+        {
+            "as_of": summary.as_of,
+            "group_by": group_by,
+            "overall": summary.overall.as_dict(),
+            "groups": [g.as_dict() for g in summary.groups],
+        }
     )
 
 
@@ -94,7 +107,9 @@ def overdue(
 ) -> OverdueReport:
     """逾期清单（最早的在前），`group` 字段按所选维度标注。"""
     summary = query.summary(settings, group_by, overdue_limit=limit)
-    return OverdueReport.model_validate({"as_of": summary.as_of, "count": summary.overdue_count, "items": [i.__dict__ for i in summary.overdue]})
+    return OverdueReport.model_validate(
+        {"as_of": summary.as_of, "count": summary.overdue_count, "items": [i.__dict__ for i in summary.overdue]}
+    )
 
 
 @router.get("/progress", response_model=ProgressReport, responses=ERRORS)
@@ -142,7 +157,9 @@ def history_of_clause(
     },
     response_class=StreamingResponse,
 )
-def export(fmt: Annotated[Literal["csv", "xlsx"], Path()], _: AuditorDep, settings: SettingsDep, query: QueryDep) -> StreamingResponse:
+def export(
+    fmt: Annotated[Literal["csv", "xlsx"], Path()], _: AuditorDep, settings: SettingsDep, query: QueryDep
+) -> StreamingResponse:
     """导出任务状态明细（流式输出，百万行也不占用大量内存）。"""
 
     def rows() -> Iterator[list[object]]:
@@ -179,7 +196,9 @@ def verify_ledger(_: AuditorDep, settings: SettingsDep) -> VerifyOut:
     response_class=FileResponse,
     responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "the stored file"}},
 )
-def download_evidence(sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: AuditorDep, settings: SettingsDep) -> FileResponse:
+def download_evidence(
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: AuditorDep, settings: SettingsDep
+) -> FileResponse:
     """下载佐证文件（按 sha256）。"""
     with auditor_session(settings) as session:
         row = evidence_store.get(session, sha256)

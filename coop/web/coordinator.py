@@ -17,11 +17,21 @@ from models.tables import Occurrence
 
 router = APIRouter(prefix="/api/v1/coordinator", tags=["协调人 coordinator"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    413: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
 
 
 @router.post("/occurrences/{occurrence_id}/waive", response_model=EventOut, responses=ERRORS)
-def waive_occurrence(occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep) -> EventOut:
+def waive_occurrence(
+    occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep
+) -> EventOut:
     """豁免一项未完成的任务，理由记入台账。"""
     with session_scope(settings.database_url) as session:
         event_id = waive(session, occurrence_id, body.reason, principal.actor)
@@ -29,7 +39,9 @@ def waive_occurrence(occurrence_id: OccurrenceId, body: ReasonIn, principal: Coo
 
 
 @router.post("/occurrences/{occurrence_id}/cancel", response_model=EventOut, responses=ERRORS)
-def cancel_occurrence(occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep) -> EventOut:
+def cancel_occurrence(
+    occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep
+) -> EventOut:
     """取消一项未完成的任务（如活动停办），理由记入台账。"""
     with session_scope(settings.database_url) as session:
         event_id = cancel(session, occurrence_id, body.reason, principal.actor)
@@ -67,11 +79,15 @@ def make_link(body: LinkIn, _: CoordinatorDep, settings: SettingsDep, signer: Si
         if body.occurrence_id is not None:
             occ = session.get(Occurrence, body.occurrence_id)
             if occ is None or occ.department_id != department.id:
-                raise HTTPException(404, f"该部门没有任务 #{body.occurrence_id} (unknown occurrence for this department)")
+                raise HTTPException(
+                    404, f"该部门没有任务 #{body.occurrence_id} (unknown occurrence for this department)"
+                )
     assert department.id is not None
     purpose: LinkPurpose = "report" if body.occurrence_id is not None else "list"
     ttl = dt.timedelta(hours=settings.link_ttl_hours)
     now = dt.datetime.now(dt.UTC)
     token = signer.issue(purpose, department.id, body.occurrence_id, ttl, now)
     prefix = "r" if purpose == "report" else "d"
-    return LinkOut(url=f"{settings.public_base_url.rstrip('/')}/{prefix}/{token}", purpose=purpose, expires_at=now + ttl)
+    return LinkOut(
+        url=f"{settings.public_base_url.rstrip('/')}/{prefix}/{token}", purpose=purpose, expires_at=now + ttl
+    )

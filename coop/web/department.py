@@ -17,7 +17,14 @@ from models.db import session_scope
 
 router = APIRouter(prefix="/api/v1", tags=["部门 department"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 413: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+ERRORS = {
+    400: {"model": ErrorOut},
+    401: {"model": ErrorOut},
+    413: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
 
 
 @router.get("/me", response_model=MeOut, responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}})
@@ -36,7 +43,9 @@ def me(principal: PrincipalDep, settings: SettingsDep) -> MeOut:
 def list_occurrences(
     principal: DepartmentDep,
     settings: SettingsDep,
-    status_filter: Annotated[Literal["open", "all"], Query(alias="status", description="open 未完成 / all 全部")] = "open",
+    status_filter: Annotated[
+        Literal["open", "all"], Query(alias="status", description="open 未完成 / all 全部")
+    ] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**7)] = 0,
 ) -> list[OccurrenceOut]:
@@ -85,7 +94,11 @@ def report(occurrence_id: OccurrenceId, body: ReportIn, principal: DepartmentDep
     status_code=status.HTTP_201_CREATED,
     responses={**ERRORS, 413: {"model": ErrorOut}, 415: {"model": ErrorOut}},
 )
-def upload_evidence(file: Annotated[UploadFile, File(description="PDF、JPEG、PNG、WebP、docx/xlsx/pptx")], principal: DepartmentDep, settings: SettingsDep) -> EvidenceOut:
+def upload_evidence(
+    file: Annotated[UploadFile, File(description="PDF、JPEG、PNG、WebP、docx/xlsx/pptx")],
+    principal: DepartmentDep,
+    settings: SettingsDep,
+) -> EvidenceOut:
     """上传一个佐证文件，得到 sha256 引用；在报告的 evidence 中写 `sha256:<哈希>` 引用它。"""
     department_id = _department(principal)
     staged = files.stage(file.file, file.filename, settings.evidence_dir, settings.max_upload_bytes)
@@ -95,7 +108,13 @@ def upload_evidence(file: Annotated[UploadFile, File(description="PDF、JPEG、P
             files.place(staged, settings.evidence_dir)
     finally:
         files.discard(staged)
-    return EvidenceOut(sha256=row.sha256, ref=f"sha256:{row.sha256}", size=row.size, content_type=row.content_type, filename=row.filename)
+    return EvidenceOut(
+        sha256=row.sha256,
+        ref=f"sha256:{row.sha256}",
+        size=row.size,
+        content_type=row.content_type,
+        filename=row.filename,
+    )
 
 
 def _department(principal: Principal) -> int:

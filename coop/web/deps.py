@@ -27,19 +27,29 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SignerDep = Annotated[LinkSigner, Depends(get_signer)]
 
 
-def get_principal(settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+def get_principal(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
     """Coordinator (env secret) or a live department/auditor token; anything else is 401."""
     if credentials is None or not credentials.credentials:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "需要令牌：Authorization: Bearer <token> (missing bearer token)", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "需要令牌：Authorization: Bearer <token> (missing bearer token)",
+            {"WWW-Authenticate": "Bearer"},
+        )
     token = credentials.credentials
     if is_coordinator_token(token, settings):
         return Principal(Role.coordinator, "coordinator")
     if len(token) > 200:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "令牌无效或已撤销 (invalid or revoked token)", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "令牌无效或已撤销 (invalid or revoked token)", {"WWW-Authenticate": "Bearer"}
+        )
     with session_scope(settings.database_url) as session:
         principal = principal_for_token(session, token)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "令牌无效或已撤销 (invalid or revoked token)", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "令牌无效或已撤销 (invalid or revoked token)", {"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 
@@ -54,8 +64,14 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             wanted = "、".join(_ROLE_LABELS[r] for r in roles)
-            hint = "审计角色只读，不能修改数据 (auditors are read-only)" if principal.role == Role.auditor else "无权执行此操作"
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{hint}；需要角色：{wanted} (requires role: {', '.join(roles)})")
+            hint = (
+                "审计角色只读，不能修改数据 (auditors are read-only)"
+                if principal.role == Role.auditor
+                else "无权执行此操作"
+            )
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"{hint}；需要角色：{wanted} (requires role: {', '.join(roles)})"
+            )
         return principal
 
     return check

@@ -139,7 +139,9 @@ def _render_form(
             raise LinkInvalid()
         occ = store.occurrence_for_department(session, claims.department_id, claims.occurrence_id)
     if occ.status not in OPEN_STATUSES:
-        return _message(request, "无需再报告", f"任务 #{occ.id} 当前状态为“{status_label(occ.status)}”，不能再报告完成情况。", 409)
+        return _message(
+            request, "无需再报告", f"任务 #{occ.id} 当前状态为“{status_label(occ.status)}”，不能再报告完成情况。", 409
+        )
     context = {
         "occ": occ,
         "department": department,
@@ -180,7 +182,9 @@ async def submit_report(request: Request, token: str) -> HTMLResponse:
         await form.close()
 
 
-def _submit(request: Request, settings: Settings, signer: LinkSigner, claims: LinkClaims, form: FormData) -> HTMLResponse:
+def _submit(
+    request: Request, settings: Settings, signer: LinkSigner, claims: LinkClaims, form: FormData
+) -> HTMLResponse:
     assert claims.occurrence_id is not None
     values = _values(form)
     uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile) and f.filename]
@@ -214,7 +218,9 @@ def _submit(request: Request, settings: Settings, signer: LinkSigner, claims: Li
             files.discard(item)
     next_url = None
     if occ.status in OPEN_STATUSES:
-        next_url = f"/r/{signer.issue('report', claims.department_id, occ.id, dt.timedelta(hours=settings.link_ttl_hours))}"
+        next_url = (
+            f"/r/{signer.issue('report', claims.department_id, occ.id, dt.timedelta(hours=settings.link_ttl_hours))}"
+        )
     return templates.TemplateResponse(
         request,
         "done.html",
@@ -231,7 +237,9 @@ def _submit(request: Request, settings: Settings, signer: LinkSigner, claims: Li
     )
 
 
-def _form_again(request: Request, settings: Settings, claims: LinkClaims, values: FormValues, error: str, status: int) -> HTMLResponse:
+def _form_again(
+    request: Request, settings: Settings, claims: LinkClaims, values: FormValues, error: str, status: int
+) -> HTMLResponse:
     try:
         return _render_form(request, settings, claims, values, error, status)
     except LinkError as exc:

@@ -53,18 +53,24 @@ class ReportIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Literal["done", "partial", "cannot"] = Field("done", description="done 已完成 / partial 部分完成 / cannot 无法完成")
+    outcome: Literal["done", "partial", "cannot"] = Field(
+        "done", description="done 已完成 / partial 部分完成 / cannot 无法完成"
+    )
     participants: MetricValue | None = Field(None, description="参与人数")
     metrics: dict[MetricName, MetricValue] = Field(
         default_factory=dict,
         max_length=50,
-        description="本次新增的指标数量，按条款目标名称，如 {\"participants\": 48}",
+        description='本次新增的指标数量，按条款目标名称，如 {"participants": 48}',
         json_schema_extra={"additionalProperties": False},  # names outside the pattern are refused, say so
     )
     evidence: list[EvidenceItem] = Field(
-        default_factory=list, max_length=MAX_EVIDENCE, description="佐证材料：http(s) 链接，或先上传文件得到的 sha256:<哈希>"
+        default_factory=list,
+        max_length=MAX_EVIDENCE,
+        description="佐证材料：http(s) 链接，或先上传文件得到的 sha256:<哈希>",
     )
-    note: Annotated[PlainText, StringConstraints(max_length=MAX_NOTE)] | None = Field(None, description="说明（无法完成时必填）")
+    note: Annotated[PlainText, StringConstraints(max_length=MAX_NOTE)] | None = Field(
+        None, description="说明（无法完成时必填）"
+    )
 
 
 class ReportOut(BaseModel):
@@ -115,7 +121,9 @@ class EvidenceOut(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(description="理由，记入台账")
+    reason: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(
+        description="理由，记入台账"
+    )
 
 
 class EventOut(BaseModel):
@@ -146,8 +154,12 @@ class PlanOut(BaseModel):
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    department: Annotated[PlainText, StringConstraints(min_length=1, max_length=400)] = Field(description="单位/部门，或部门编号")
-    occurrence_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)] | None = Field(None, description="给出则生成该任务的报告链接，否则生成任务清单链接")
+    department: Annotated[PlainText, StringConstraints(min_length=1, max_length=400)] = Field(
+        description="单位/部门，或部门编号"
+    )
+    occurrence_id: Annotated[int, Field(ge=1, le=2**31 - 1), BeforeValidator(_whole_number)] | None = Field(
+        None, description="给出则生成该任务的报告链接，否则生成任务清单链接"
+    )
 
 
 class LinkOut(BaseModel):

@@ -39,7 +39,19 @@ DAY = dt.date(2026, 3, 20)
 
 
 def detail(oid: int, due: dt.date, agreement: str = "test-small", title: str = "测试合作协议") -> OccurrenceDetail:
-    return OccurrenceDetail(oid, agreement, title, "1.1", "联合培训", "渝北区", "区委社会工作部", "长寿区", due, "overdue", {"participants": 50})
+    return OccurrenceDetail(
+        oid,
+        agreement,
+        title,
+        "1.1",
+        "联合培训",
+        "渝北区",
+        "区委社会工作部",
+        "长寿区",
+        due,
+        "overdue",
+        {"participants": 50},
+    )
 
 
 def test_planned_counts_follow_the_planner_in_file_order() -> None:
@@ -62,9 +74,16 @@ def test_plan_markdown_has_counts_total_and_links() -> None:
 
 def test_replan_shows_what_changed() -> None:
     result = PlanResult(
-        "test-small", 2, unchanged=False, updated=1, cancelled=1, kept=13,
-        changes=[{"change": "调整", "key": "1.1@2026-03-31", "detail": "2026-03-31 → 2026-04-30，承办方 长寿区"},
-                 {"change": "取消", "key": "6.1@2026-03-10", "detail": "条款已从协议中删除"}],
+        "test-small",
+        2,
+        unchanged=False,
+        updated=1,
+        cancelled=1,
+        kept=13,
+        changes=[
+            {"change": "调整", "key": "1.1@2026-03-31", "detail": "2026-03-31 → 2026-04-30，承办方 长寿区"},
+            {"change": "取消", "key": "6.1@2026-03-10", "detail": "条款已从协议中删除"},
+        ],
     )
     text = plan_markdown(result, "测试合作协议", planned_counts(LOADED, PLANNED), [])
     assert "调整 **1** 项，取消 **1** 项" in text
@@ -72,8 +91,12 @@ def test_replan_shows_what_changed() -> None:
 
 
 def test_plan_index_lists_failures_with_their_reason_and_links_to_each_run() -> None:
-    ok = PlanRun("agreements/a.yaml", "11111111-1111-1111-1111-111111111111", PlanResult("a", 3, unchanged=True, kept=7))
-    bad = PlanRun("agreements/b.yaml", "22222222-2222-2222-2222-222222222222", None, "b.yaml:12: unknown party '渝中区'")
+    ok = PlanRun(
+        "agreements/a.yaml", "11111111-1111-1111-1111-111111111111", PlanResult("a", 3, unchanged=True, kept=7)
+    )
+    bad = PlanRun(
+        "agreements/b.yaml", "22222222-2222-2222-2222-222222222222", None, "b.yaml:12: unknown party '渝中区'"
+    )
     text = plan_index_markdown(DAY, [ok, bad])
     assert "共 2 份协议，成功 **1** 份，失败 **1** 份" in text
     assert "第 3 版，未变化" in text and f"[计划报告]({artifact_link(plan_key('a'))})" in text
@@ -97,7 +120,15 @@ def test_sweep_without_overdue_says_so() -> None:
 
 
 def test_completion_shows_metrics_against_targets() -> None:
-    report = CompletionReport(42, "渝北区/区委社会工作部", "partial", 30, {"participants": 30}, ["https://example.org/签到表.pdf"], "第二场待办")
+    report = CompletionReport(
+        42,
+        "渝北区/区委社会工作部",
+        "partial",
+        30,
+        {"participants": 30},
+        ["https://example.org/签到表.pdf"],
+        "第二场待办",
+    )
     text = completion_markdown(report, 17, detail(42, dt.date(2026, 3, 31)))
     assert "# 完成情况已登记：任务 #42" in text
     assert "| 完成情况 | 部分完成 |" in text and "| 台账事件 | #17 |" in text
@@ -112,7 +143,9 @@ def test_table_cells_cannot_break_the_table() -> None:
 
 
 def test_user_errors_read_as_plain_lines_with_file_and_line() -> None:
-    exc = AgreementError([Problem("agreements/x.yaml", 12, "unknown party '渝中区'"), Problem("agreements/x.yaml", None, "bad")])
+    exc = AgreementError(
+        [Problem("agreements/x.yaml", 12, "unknown party '渝中区'"), Problem("agreements/x.yaml", None, "bad")]
+    )
     text = user_error_text(exc)
     assert text.splitlines()[0] == "协议文件有误（共 2 处），本次未写入任何数据："
     assert "  agreements/x.yaml:12: unknown party '渝中区'" in text.splitlines()
@@ -125,7 +158,10 @@ def test_links_resolve_in_both_prefect_uis() -> None:
     for root in ("/", "/v2/"):
         for page in ("runs/flow-run/abc", "artifacts/artifact/abc", "artifacts/key/plan-x"):
             here = posixpath.dirname(root + page)
-            assert posixpath.normpath(posixpath.join(here, artifact_link("overdue-list"))) == root + "artifacts/key/overdue-list"
+            assert (
+                posixpath.normpath(posixpath.join(here, artifact_link("overdue-list")))
+                == root + "artifacts/key/overdue-list"
+            )
             assert posixpath.normpath(posixpath.join(here, flow_run_link("r1"))) == root + "runs/flow-run/r1"
 
 

@@ -33,7 +33,9 @@ from models.tables import DeliveryAttempt, OutboxMessage, utcnow
 
 CAL = WorkdayCalendar()
 TODAY = dt.date(2026, 3, 20)  # a Friday: some occurrences overdue, some due soon
-FAST = Settings(notify_backoff_seconds=0.05, notify_backoff_max_seconds=0.2, notify_max_attempts=3, notify_rate_per_minute={})
+FAST = Settings(
+    notify_backoff_seconds=0.05, notify_backoff_max_seconds=0.2, notify_max_attempts=3, notify_rate_per_minute={}
+)
 
 
 def plan_and_decide(url: str, today: dt.date = TODAY) -> int:
@@ -50,7 +52,9 @@ def outbox_status(url: str) -> Counter[str]:
         return Counter(dict(s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all()))
 
 
-def test_each_recipient_gets_one_chinese_digest_per_channel_once(db_url: str, notify_channels: RobotSink, smtp_sink: SmtpSink) -> None:
+def test_each_recipient_gets_one_chinese_digest_per_channel_once(
+    db_url: str, notify_channels: RobotSink, smtp_sink: SmtpSink
+) -> None:
     messages = plan_and_decide(db_url)
     # yubei dept (wecom) + its leader (dingtalk, escalation) + changshou (feishu) + guangan (email + hook)
     assert messages == 5
@@ -94,7 +98,9 @@ def test_sink_down_then_back_is_retried_and_delivered(db_url: str, notify_channe
     assert second.total("sent") == 4
     assert outbox_status(db_url) == Counter({"sent": 5})
     with session_scope(db_url) as s:
-        failed = s.execute(select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.ok.is_(False))).scalar_one()
+        failed = s.execute(
+            select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.ok.is_(False))
+        ).scalar_one()
     assert failed == first.total("retry")
 
 
@@ -115,7 +121,9 @@ def test_errcode_is_retried_then_dead_lettered_then_requeued(db_url: str, notify
     assert len(notify_channels.messages()) == 3
 
 
-def test_rate_limit_errcode_waits_as_the_robot_asks(db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rate_limit_errcode_waits_as_the_robot_asks(
+    db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Only WeCom robots here, so whichever message meets the fault gets WeCom's rate-limit code.
     for i, name in enumerate(("YUBEI_LEADER_DINGTALK", "CHANGSHOU_FEISHU", "GUANGAN_HOOK")):
         monkeypatch.setenv(f"COOP_CHANNEL_{name}", notify_channels.wecom_url(f"extra-wecom-key-{i}"))
@@ -128,7 +136,9 @@ def test_rate_limit_errcode_waits_as_the_robot_asks(db_url: str, notify_channels
     assert (waiting.next_attempt_at - utcnow()).total_seconds() > 50
 
 
-def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(
+    db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("COOP_CHANNEL_CHANGSHOU_FEISHU")
     plan_and_decide(db_url)
     report = drain_outbox(db_url, wait_seconds=0, settings=FAST)
@@ -140,7 +150,9 @@ def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(db_url: 
 
 
 @pytest.mark.slow
-def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(db_url: str, notify_channels: RobotSink, tmp_path: Path) -> None:
+def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
+    db_url: str, notify_channels: RobotSink, tmp_path: Path
+) -> None:
     plan_and_decide(db_url)
     with session_scope(db_url) as s:
         keys = set(s.execute(select(OutboxMessage.dedup_key)).scalars())
@@ -177,8 +189,17 @@ def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(db_url: st
     with session_scope(db_url) as s:
         first = s.execute(select(OutboxMessage).where(OutboxMessage.channel == "yubei-wecom")).scalar_one()
         for i in range(3):  # three more for the same robot
-            s.add(OutboxMessage(dedup_key=f"extra:{i}", department_id=first.department_id, recipient_role="department",
-                                channel="yubei-wecom", kind="digest", subject=f"补充提醒{i}", body="正文"))
+            s.add(
+                OutboxMessage(
+                    dedup_key=f"extra:{i}",
+                    department_id=first.department_id,
+                    recipient_role="department",
+                    channel="yubei-wecom",
+                    kind="digest",
+                    subject=f"补充提醒{i}",
+                    body="正文",
+                )
+            )
     # A message every two seconds to WeCom robots, three-second leases: the fourth goes out six seconds after the first.
     paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 30}, "notify_lease_seconds": 3.0})
     runs: dict[str, object] = {}

@@ -27,7 +27,11 @@ def _folder(tmp_path: Path, bad: bool) -> Path:
         shutil.copy(path, folder / path.name)
     shutil.copy(FIXTURES / "small.yaml", folder / "small.yaml")
     if bad:  # sorts between the good files, so it lands inside a group
-        text_ = (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝北区, 渝中区]")
+        text_ = (
+            (FIXTURES / "small.yaml")
+            .read_text(encoding="utf-8")
+            .replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝北区, 渝中区]")
+        )
         (folder / "m-broken.yaml").write_text(text_.replace("id: test-small", "id: broken"), encoding="utf-8")
     return folder
 
@@ -40,11 +44,16 @@ def _stored(url: str) -> dict[str, list[tuple[object, ...]]]:
         "ledger": "SELECT kind, agreement_id, payload FROM ledger_event",
     }
     with get_engine(url).connect() as conn:
-        return {name: sorted((tuple(map(str, r)) for r in conn.execute(text(sql))), key=repr) for name, sql in queries.items()}
+        return {
+            name: sorted((tuple(map(str, r)) for r in conn.execute(text(sql))), key=repr)
+            for name, sql in queries.items()
+        }
 
 
 @pytest.mark.parametrize("group_rows", [1, 100_000])
-def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(db_url: str, tmp_path: Path, group_rows: int) -> None:
+def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(
+    db_url: str, tmp_path: Path, group_rows: int
+) -> None:
     folder = _folder(tmp_path, bad=True)
     outcomes = list(plan_files(sorted(folder.glob("*.yaml")), TODAY, "tester", db_url, group_rows=group_rows))
     assert [o.path for o in outcomes] == [str(p) for p in sorted(folder.glob("*.yaml"))]
@@ -54,7 +63,11 @@ def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(db_ur
     good = [o for o in outcomes if o.result is not None]
     stored = _stored(db_url)
     assert {row[0] for row in stored["occurrences"]} == {o.result.agreement_id for o in good if o.result}
-    assert len(stored["occurrences"]) == sum(o.result.created for o in good if o.result) == sum(o.occurrences for o in good)
+    assert (
+        len(stored["occurrences"])
+        == sum(o.result.created for o in good if o.result)
+        == sum(o.occurrences for o in good)
+    )
     assert "broken" not in {row[0] for row in stored["agreements"]}
     with session_scope(db_url) as s:
         assert verify(s).ok

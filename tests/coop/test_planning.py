@@ -34,8 +34,10 @@ def test_national_day_once_moves_past_the_golden_week() -> None:
 
 
 def test_spring_festival_quarter_end_previous_working_day() -> None:
-    text = (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace(
-        'rrule: "FREQ=MONTHLY;INTERVAL=6;BYMONTHDAY=10", adjust: next', "once: 2026-02-17, adjust: previous"
+    text = (
+        (FIXTURES / "small.yaml")
+        .read_text(encoding="utf-8")
+        .replace('rrule: "FREQ=MONTHLY;INTERVAL=6;BYMONTHDAY=10", adjust: next', "once: 2026-02-17, adjust: previous")
     )
     loaded = parse_agreement(text, "x.yaml")
     [p] = [p for p in expand(loaded, CAL, 100) if p.clause == "6.1"]
@@ -73,7 +75,9 @@ def test_diff_identity_is_empty() -> None:
 def test_diff_keeps_history_and_cancels_removed_clause() -> None:
     planned = expand(SMALL, CAL, 1000)
     today = dt.date(2026, 1, 1)
-    stored = [_stored(p, i, "done" if p.clause == "1.1" and p.due_date < today else "planned") for i, p in enumerate(planned)]
+    stored = [
+        _stored(p, i, "done" if p.clause == "1.1" and p.due_date < today else "planned") for i, p in enumerate(planned)
+    ]
     desired = [p for p in planned if p.clause != "6.1"]
     result = diff(desired, stored, {"1.1", "1.2"}, today)
     cancelled_keys = {stored[oid].key for oid, _ in result.cancel}

@@ -36,7 +36,9 @@ def test_every_sugar_stays_in_term_sorted_unique(start: dt.date, length: int, ev
 @given(start=starts, length=lengths, interval=st.integers(1, 12), monthday=st.integers(1, 28))
 def test_rrule_monthly_matches_its_definition(start: dt.date, length: int, interval: int, monthday: int) -> None:
     term = Term(start=start, end=start + dt.timedelta(days=length))
-    dates = nominal_dates(Recurrence(rrule=f"FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={monthday}"), term, limit=10_000)
+    dates = nominal_dates(
+        Recurrence(rrule=f"FREQ=MONTHLY;INTERVAL={interval};BYMONTHDAY={monthday}"), term, limit=10_000
+    )
     assert all(d.day == monthday and term.start <= d <= term.end for d in dates)
     steps = [(b.year * 12 + b.month) - (a.year * 12 + a.month) for a, b in zip(dates, dates[1:])]
     assert all(s == interval for s in steps)

@@ -59,7 +59,9 @@ class PrefectApi:
 
     def run(self, name: str, parameters: dict[str, Any], timeout: float = 240.0) -> dict[str, Any]:
         """Create a run of a deployment (as the UI's Run button does) and wait until it ends."""
-        response = self.http.post(f"/deployments/{self.deployment_id(name)}/create_flow_run", json={"parameters": parameters})
+        response = self.http.post(
+            f"/deployments/{self.deployment_id(name)}/create_flow_run", json={"parameters": parameters}
+        )
         assert response.status_code == 201, f"{name} {parameters}: {response.status_code} {response.text}"
         return self.wait(str(response.json()["id"]), timeout)
 
@@ -78,7 +80,9 @@ class PrefectApi:
         return list(response.json())
 
     def logs(self, flow_run_id: str) -> list[str]:
-        response = self.http.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"})
+        response = self.http.post(
+            "/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}
+        )
         response.raise_for_status()
         return [entry["message"] for entry in response.json()]
 
@@ -138,7 +142,9 @@ class Coordinator:
 
     def open_deployment(self, name: str) -> None:
         self.nav("Deployments").click()
-        self.page.locator("a[href*='/deployments/deployment/']", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).first.click()
+        self.page.locator(
+            "a[href*='/deployments/deployment/']", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")
+        ).first.click()
         self.page.get_by_role("button", name="Run", exact=True).wait_for()
 
     def open_run_form(self) -> None:
@@ -147,7 +153,10 @@ class Coordinator:
         self.page.get_by_role("button", name="Submit").wait_for()
 
     def parameter(self, name: str) -> Locator:
-        return self.page.locator(".schema-form-property", has=self.page.locator(".schema-form-property__label", has_text=re.compile(rf"^{re.escape(name)}\b"))).first
+        return self.page.locator(
+            ".schema-form-property",
+            has=self.page.locator(".schema-form-property__label", has_text=re.compile(rf"^{re.escape(name)}\b")),
+        ).first
 
     def choose(self, parameter: str, value: str) -> None:
         """Pick one of a parameter's choices in its drop-down (it opens on ArrowDown, then filters as one types)."""
@@ -192,7 +201,9 @@ class Coordinator:
 
     def table_after(self, heading: str) -> list[list[str]]:
         """Body rows of the first table after a rendered Markdown heading, as cell texts."""
-        table = self.page.locator(f"xpath=//*[self::h1 or self::h2 or self::h3][contains(., '{heading}')]/following::table[1]")
+        table = self.page.locator(
+            f"xpath=//*[self::h1 or self::h2 or self::h3][contains(., '{heading}')]/following::table[1]"
+        )
         table.wait_for()
         rows = table.locator("tbody tr")
         return [[c.strip() for c in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]

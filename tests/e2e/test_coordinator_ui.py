@@ -65,7 +65,9 @@ def test_coordinator_plans_an_agreement_from_the_form(ui: RunningUi, coordinator
     assert rows == expected_rows(agreement)
     total = int(rows[-1][2])
     coordinator.page.get_by_text(re.compile(rf"新增\s*{total}\s*项")).first.wait_for()
-    stored = _sql(ui.database_url, "select count(*) from occurrence where agreement_id = ?", "zhuzhou-elderly-room-2024")
+    stored = _sql(
+        ui.database_url, "select count(*) from occurrence where agreement_id = ?", "zhuzhou-elderly-room-2024"
+    )
     assert stored == [(total,)]
     assert coordinator.blocked == [], "the UI tried to reach beyond this machine"
 

@@ -43,7 +43,9 @@ def fresh_databases() -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def test_deployments_run_on_a_postgres_backed_server_with_two_workers(tmp_path: Path, fresh_databases: tuple[str, str]) -> None:
+def test_deployments_run_on_a_postgres_backed_server_with_two_workers(
+    tmp_path: Path, fresh_databases: tuple[str, str]
+) -> None:
     prefect_db, coop_db = fresh_databases
     stack = UiStack(
         home=tmp_path / "prefect",
@@ -68,7 +70,10 @@ def test_deployments_run_on_a_postgres_backed_server_with_two_workers(tmp_path: 
         assert planned["state"]["type"] == "COMPLETED", api.logs(planned["id"])
         # Several runs at once, as a shared pool gets them: re-plans of unchanged files and the daily sweep.
         # The run form offers the files as the deployment saw them: relative to the project folder.
-        replans = [{"agreement": f"agreements/{path.name}", "today": "2025-01-01"} for path in sorted(AGREEMENTS.glob("*.yaml"))]
+        replans = [
+            {"agreement": f"agreements/{path.name}", "today": "2025-01-01"}
+            for path in sorted(AGREEMENTS.glob("*.yaml"))
+        ]
         with ThreadPoolExecutor(max_workers=5) as pool:
             runs = list(pool.map(lambda p: api.run("plan-agreement", p), replans))
             runs.append(pool.submit(api.run, "sweep-overdue", {"today": "2025-09-01"}).result())

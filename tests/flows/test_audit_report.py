@@ -28,7 +28,9 @@ async def _artifacts(*keys: str) -> dict[str, str]:
 def test_audit_report_flow_publishes_the_report(db_env: str) -> None:
     ids = plan_small(db_env)
     with session_scope(db_env) as s:
-        record_completion(s, CompletionReport(ids["1.1@2026-03-31"], YUBEI, participants=40, metrics={"participants": 40}), YUBEI)
+        record_completion(
+            s, CompletionReport(ids["1.1@2026-03-31"], YUBEI, participants=40, metrics={"participants": 40}), YUBEI
+        )
         waive(s, ids["1.2@2025-10-01/广安市"], "并入市级活动", "协调人")
     summary = audit_report(group_by="department")
     assert summary.as_of == today_in_shanghai()

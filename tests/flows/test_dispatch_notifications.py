@@ -26,7 +26,9 @@ async def _artifact(key: str) -> str:
         return str(found[0].data)
 
 
-def test_dispatch_flow_sends_once_and_reports_per_channel(db_env: str, notify_channels: RobotSink, smtp_sink: SmtpSink) -> None:
+def test_dispatch_flow_sends_once_and_reports_per_channel(
+    db_env: str, notify_channels: RobotSink, smtp_sink: SmtpSink
+) -> None:
     plan_agreement(agreement=str(FIXTURES / "notify.yaml"), today=TODAY)
     report = dispatch_notifications(today=TODAY, wait_seconds=0)
     assert report.total("sent") == 5

@@ -34,7 +34,9 @@ def test_plan_record_sweep_through_flows(db_env: str) -> None:
     assert again.unchanged and _count(db_env, LedgerEvent) == 1
     with session_scope(db_env) as s:
         oid = s.execute(select(Occurrence.id).where(Occurrence.key == "1.1@2026-03-31")).scalar_one()
-    event_id = record_completion(occurrence_id=oid, department="渝北区/区委社会工作部", participants=30, metrics={"participants": 30})
+    event_id = record_completion(
+        occurrence_id=oid, department="渝北区/区委社会工作部", participants=30, metrics={"participants": 30}
+    )
     assert event_id == 2
     swept = sweep_overdue(today=dt.date(2026, 3, 20))
     assert swept.became_overdue == 7

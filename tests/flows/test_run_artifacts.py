@@ -44,7 +44,9 @@ async def _logs(flow_run_id: UUID) -> list[str]:
 
 async def _children(parent_task_runs: UUID) -> list[UUID]:
     async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [parent_task_runs]}))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [parent_task_runs]})
+        )
         return [r.id for r in runs]
 
 
@@ -61,7 +63,11 @@ def test_record_completion_publishes_what_was_recorded(db_env: str) -> None:
     with session_scope(db_env) as s:
         oid = s.execute(select(Occurrence.id).where(Occurrence.key == "1.1@2026-03-31")).scalar_one()
     state = record_completion(
-        occurrence_id=oid, department="渝北区/区委社会工作部", participants=30, metrics={"participants": 30}, return_state=True
+        occurrence_id=oid,
+        department="渝北区/区委社会工作部",
+        participants=30,
+        metrics={"participants": 30},
+        return_state=True,
     )
     [artifact] = [a for a in asyncio.run(_artifacts([_run_id(state)])) if a.key == "completion-test-small"]
     assert f"# 完成情况已登记：任务 #{oid}" in artifact.data
@@ -87,7 +93,12 @@ def test_plan_all_lists_every_child_run_and_explains_the_failed_one(db_env: str,
 
 def test_invalid_agreement_is_explained_in_the_run_log_and_an_artifact(db_env: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝中区]"), encoding="utf-8")
+    bad.write_text(
+        (FIXTURES / "small.yaml")
+        .read_text(encoding="utf-8")
+        .replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝中区]"),
+        encoding="utf-8",
+    )
     state = plan_agreement(agreement=str(bad), today=TODAY, return_state=True)
     with pytest.raises(AgreementError) as info:
         state.result()

@@ -131,13 +131,17 @@ class RobotSink:
         self.robots.wecom.add(key)
         return f"coop-wecom://{key}?base={self.base_url}"
 
-    def dingtalk_url(self, token: str = "dingtalk-token-5f4e3d2c1b0a9988", secret: str | None = "SECd1n9t4lk5ecret0987654321") -> str:
+    def dingtalk_url(
+        self, token: str = "dingtalk-token-5f4e3d2c1b0a9988", secret: str | None = "SECd1n9t4lk5ecret0987654321"
+    ) -> str:
         """Register a DingTalk robot (signed when `secret`) and return its coop URL."""
         self.robots.dingtalk[token] = secret
         path = f"{token}/{secret}" if secret else token
         return f"coop-dingtalk://{path}?base={self.base_url}"
 
-    def feishu_url(self, token: str = "feishu-hook-7c6b5a4d3e2f1a0b9c8d", secret: str | None = "fe1shuS3cretABCDEF123456") -> str:
+    def feishu_url(
+        self, token: str = "feishu-hook-7c6b5a4d3e2f1a0b9c8d", secret: str | None = "fe1shuS3cretABCDEF123456"
+    ) -> str:
         """Register a Feishu robot (signed when `secret`) and return its coop URL."""
         self.robots.feishu[token] = secret
         path = f"{token}/{secret}" if secret else token
@@ -155,7 +159,9 @@ class RobotSink:
         """Answer HTTP 200 with this robot error code (Feishu: `code`) for the next n requests."""
         self._queue(n, Fault(errcode=errcode, errmsg=errmsg, protocol=protocol))
 
-    def status_next(self, n: int = 1, status: int = 500, retry_after: str | None = None, protocol: Protocol | None = None) -> None:
+    def status_next(
+        self, n: int = 1, status: int = 500, retry_after: str | None = None, protocol: Protocol | None = None
+    ) -> None:
         """Answer this HTTP status (optionally with Retry-After) for the next n requests."""
         self._queue(n, Fault(status=status, retry_after=retry_after, protocol=protocol))
 
@@ -283,7 +289,10 @@ def _dingtalk(robots: dict[str, str | None], query: dict[str, str], body: Any) -
         ).decode()
         fresh = abs(time.time() * 1000 - ts) <= SIGNATURE_WINDOW_S * 1000
         if not fresh or not hmac.compare_digest(query.get("sign", ""), expected):
-            return False, {"errcode": 310000, "errmsg": "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"}
+            return False, {
+                "errcode": 310000,
+                "errmsg": "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]",
+            }
     if not isinstance(body, dict) or body.get("msgtype") not in ("text", "markdown", "link", "actionCard", "feedCard"):
         return False, {"errcode": 40035, "errmsg": "缺少参数 msgtype"}
     if body["msgtype"] == "markdown":

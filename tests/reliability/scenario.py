@@ -62,7 +62,9 @@ def plan_and_decide(url: str, today: dt.date = TODAY) -> int:
 
 def outbox_status(url: str) -> Counter[str]:
     with session_scope(url) as s:
-        return Counter({str(k): v for k, v in s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))})
+        return Counter(
+            {str(k): v for k, v in s.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))}
+        )
 
 
 def outbox_keys(url: str) -> set[str]:
@@ -73,7 +75,9 @@ def outbox_keys(url: str) -> set[str]:
 def snapshot(url: str) -> dict[str, object]:
     """Row counts of every state table plus the ledger head: equal snapshots mean nothing was written."""
     with get_engine(url).connect() as conn:
-        counts: dict[str, object] = {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in STATE_TABLES}
+        counts: dict[str, object] = {
+            t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in STATE_TABLES
+        }
         head = conn.execute(text("SELECT last_id, last_hash FROM ledger_head")).all()
         counts["ledger_head_row"] = [tuple(r) for r in head]
         counts["agreement_versions"] = sorted(tuple(r) for r in conn.execute(text("SELECT id, version FROM agreement")))
@@ -112,7 +116,12 @@ def synthetic_agreement(
         "parties:",
     ]
     for p in range(parties):
-        lines += [f"  - name: 第{p:03d}区", "    coordinator: 社会工作部", "    departments:", "      - name: 社会工作部"]
+        lines += [
+            f"  - name: 第{p:03d}区",
+            "    coordinator: 社会工作部",
+            "    departments:",
+            "      - name: 社会工作部",
+        ]
         if channels is not None:
             lines.append(f"        channels: [{', '.join(channels(p))}]")
     lines += ["programmes:", '  - id: "1"', "    title: 联合巡护工程", "    clauses:"]
@@ -134,12 +143,18 @@ def many_recipients(parties: int, sink: RobotSink) -> tuple[LoadedAgreement, dic
     Returns the agreement and the COOP_CHANNEL_* variables pointing each channel at the local sink.
     """
     kinds = ("wecom", "ding", "feishu", "hook")
-    text_ = synthetic_agreement("reliability-fanout", parties=parties, clauses=1, years=1, channels=lambda p: [f"p{p:03d}-{k}" for k in kinds])
+    text_ = synthetic_agreement(
+        "reliability-fanout", parties=parties, clauses=1, years=1, channels=lambda p: [f"p{p:03d}-{k}" for k in kinds]
+    )
     env: dict[str, str] = {}
     for p in range(parties):
         env[f"COOP_CHANNEL_P{p:03d}_WECOM"] = sink.wecom_url(f"wecom-key-{p:03d}-a1b2c3d4e5f6")
-        env[f"COOP_CHANNEL_P{p:03d}_DING"] = sink.dingtalk_url(f"ding-token-{p:03d}-a1b2c3d4", f"SECding{p:03d}secret0123456789")
-        env[f"COOP_CHANNEL_P{p:03d}_FEISHU"] = sink.feishu_url(f"feishu-hook-{p:03d}-a1b2c3d4", f"feishu{p:03d}Secret0123456789")
+        env[f"COOP_CHANNEL_P{p:03d}_DING"] = sink.dingtalk_url(
+            f"ding-token-{p:03d}-a1b2c3d4", f"SECding{p:03d}secret0123456789"
+        )
+        env[f"COOP_CHANNEL_P{p:03d}_FEISHU"] = sink.feishu_url(
+            f"feishu-hook-{p:03d}-a1b2c3d4", f"feishu{p:03d}Secret0123456789"
+        )
         env[f"COOP_CHANNEL_P{p:03d}_HOOK"] = sink.hook_url(f"hook/{p:03d}")
     return parse_agreement(text_, "reliability-fanout.yaml"), env
 
@@ -171,7 +186,9 @@ def expect_line(child: subprocess.Popen[str], wanted: str) -> None:
         line = child.stdout.readline()
         if not line:
             child.wait(timeout=30)
-            raise AssertionError(f"child exited ({child.returncode}) before '{wanted}':\n{child.stderr.read() if child.stderr else ''}")
+            raise AssertionError(
+                f"child exited ({child.returncode}) before '{wanted}':\n{child.stderr.read() if child.stderr else ''}"
+            )
         if line.strip() == wanted:
             return
 

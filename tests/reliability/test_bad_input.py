@@ -40,9 +40,15 @@ from models.db import session_scope
 NOTIFY = (FIXTURES / "notify.yaml").read_text(encoding="utf-8")
 PLAN_DAY = dt.date(2026, 3, 20)
 SCALE = float(os.environ.get("COOP_FUZZ_SCALE", "1"))  # e.g. 20 for a deeper local run
-DB_EXAMPLES = settings(max_examples=int(60 * SCALE), deadline=None, suppress_health_check=list(HealthCheck), database=None)
-PURE_EXAMPLES = settings(max_examples=int(300 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
-RULE_EXAMPLES = settings(max_examples=int(120 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+DB_EXAMPLES = settings(
+    max_examples=int(60 * SCALE), deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+PURE_EXAMPLES = settings(
+    max_examples=int(300 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
+RULE_EXAMPLES = settings(
+    max_examples=int(120 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
 
 
 def load(raw: bytes | str) -> LoadedAgreement | None:
@@ -70,15 +76,52 @@ def _plain(text: str) -> Any:
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(),
+    st.text(max_size=30),
     st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)),
 )
-KEYS = ["id", "title", "signed", "term", "start", "end", "parties", "name", "coordinator", "departments", "programmes",
-        "clauses", "kind", "responsible", "party", "each_party", "recurrence", "rrule", "every", "day", "once", "deadline",
-        "rotate", "lead", "targets", "evidence", "channels", "reminders", "before_workdays", "window_days", "adjust"]
+KEYS = [
+    "id",
+    "title",
+    "signed",
+    "term",
+    "start",
+    "end",
+    "parties",
+    "name",
+    "coordinator",
+    "departments",
+    "programmes",
+    "clauses",
+    "kind",
+    "responsible",
+    "party",
+    "each_party",
+    "recurrence",
+    "rrule",
+    "every",
+    "day",
+    "once",
+    "deadline",
+    "rotate",
+    "lead",
+    "targets",
+    "evidence",
+    "channels",
+    "reminders",
+    "before_workdays",
+    "window_days",
+    "adjust",
+]
 trees = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -147,8 +190,13 @@ rule_parts = st.one_of(
     st.builds(lambda n: f"COUNT={n}", st.integers(-2, 10**6)),
     st.builds(lambda d: f"UNTIL={d:%Y%m%d}", st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(9999, 12, 31))),
     st.builds(lambda ms: "BYMONTH=" + ",".join(map(str, ms)), st.lists(st.integers(0, 13), min_size=1, max_size=3)),
-    st.builds(lambda ds: "BYMONTHDAY=" + ",".join(map(str, ds)), st.lists(st.integers(-32, 32), min_size=1, max_size=3)),
-    st.builds(lambda ds: "BYDAY=" + ",".join(ds), st.lists(st.sampled_from(["MO", "TU", "FR", "SU", "1MO", "-1FR", "5TH", "XX"]), min_size=1, max_size=3)),
+    st.builds(
+        lambda ds: "BYMONTHDAY=" + ",".join(map(str, ds)), st.lists(st.integers(-32, 32), min_size=1, max_size=3)
+    ),
+    st.builds(
+        lambda ds: "BYDAY=" + ",".join(ds),
+        st.lists(st.sampled_from(["MO", "TU", "FR", "SU", "1MO", "-1FR", "5TH", "XX"]), min_size=1, max_size=3),
+    ),
     st.builds(lambda n: f"BYSETPOS={n}", st.integers(-4, 4)),
     st.builds(lambda n: f"BYWEEKNO={n}", st.integers(-54, 54)),
     st.builds(lambda n: f"BYYEARDAY={n}", st.integers(-367, 367)),
@@ -156,7 +204,9 @@ rule_parts = st.one_of(
     st.just("BYEASTER=0"),
     st.just("WKST=SU"),
 )
-rules = st.builds(lambda f, parts: ";".join([f"FREQ={f}", *parts]), st.sampled_from(FREQS), st.lists(rule_parts, max_size=4))
+rules = st.builds(
+    lambda f, parts: ";".join([f"FREQ={f}", *parts]), st.sampled_from(FREQS), st.lists(rule_parts, max_size=4)
+)
 terms = st.builds(
     lambda start, days: (start, start + dt.timedelta(days=days)),
     st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2060, 1, 1)),
@@ -167,15 +217,19 @@ terms = st.builds(
 def _with_rule(rule: str, term: tuple[dt.date, dt.date]) -> str:
     """The notify fixture with clause 1.2's rule and the whole term replaced."""
     start, end = term
-    text = NOTIFY.replace('FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=20', rule.replace('"', ""))
-    return text.replace("signed: 2026-01-05", f"signed: {start}").replace("start: 2026-01-05", f"start: {start}").replace(
-        "end: 2026-12-31", f"end: {end}"
+    text = NOTIFY.replace("FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=20", rule.replace('"', ""))
+    return (
+        text.replace("signed: 2026-01-05", f"signed: {start}")
+        .replace("start: 2026-01-05", f"start: {start}")
+        .replace("end: 2026-12-31", f"end: {end}")
     )
 
 
 @RULE_EXAMPLES
 @given(rules, terms)
-def test_any_recurrence_loads_and_expands_to_a_bounded_plan_or_a_clear_error(rule: str, term: tuple[dt.date, dt.date]) -> None:
+def test_any_recurrence_loads_and_expands_to_a_bounded_plan_or_a_clear_error(
+    rule: str, term: tuple[dt.date, dt.date]
+) -> None:
     from tasks.plan import expand_occurrences
 
     loaded = load(_with_rule(rule, term))
@@ -197,7 +251,9 @@ def test_any_recurrence_loads_and_expands_to_a_bounded_plan_or_a_clear_error(rul
     st.lists(rule_parts.filter(lambda p: not p.startswith(("BYEASTER", "BYHOUR", "COUNT=-", "INTERVAL"))), max_size=3),
     terms,
 )
-def test_dates_are_the_ones_dateutil_defines(freq: str, interval: int, parts: list[str], term: tuple[dt.date, dt.date]) -> None:
+def test_dates_are_the_ones_dateutil_defines(
+    freq: str, interval: int, parts: list[str], term: tuple[dt.date, dt.date]
+) -> None:
     """Evaluating a rule 400-year cycles later (so an impossible rule gives up fast) changes no date."""
     rule = ";".join([f"FREQ={freq}", f"INTERVAL={interval}", *parts])
     if freq in ("WEEKLY", "DAILY"):
@@ -218,24 +274,64 @@ def test_dates_are_the_ones_dateutil_defines(freq: str, interval: int, parts: li
     ("label", "text", "expected"),
     [
         ("every second", _with_rule("FREQ=SECONDLY", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))), "finer than a day"),
-        ("every minute", _with_rule("FREQ=MINUTELY;INTERVAL=1440", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))), "finer than a day"),
-        ("a hundred years", _with_rule("FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2125, 12, 31))), "term longer than 20 years"),
-        ("no interval", _with_rule("FREQ=DAILY;INTERVAL=0", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))), "INTERVAL must be at least 1"),
+        (
+            "every minute",
+            _with_rule("FREQ=MINUTELY;INTERVAL=1440", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))),
+            "finer than a day",
+        ),
+        (
+            "a hundred years",
+            _with_rule("FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2125, 12, 31))),
+            "term longer than 20 years",
+        ),
+        (
+            "no interval",
+            _with_rule("FREQ=DAILY;INTERVAL=0", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))),
+            "INTERVAL must be at least 1",
+        ),
         ("not a rule", _with_rule("every day please", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))), "is not an RRULE"),
-        ("DTSTART smuggled in", _with_rule("DTSTART=19700101;FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))), "DTSTART"),
-        ("unknown party", NOTIFY.replace("responsible: {party: 渝北区}", "responsible: {party: 渝中区}"), "unknown party '渝中区'"),
-        ("unknown rotating party", NOTIFY.replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝北区, 火星]"), "unknown party '火星'"),
+        (
+            "DTSTART smuggled in",
+            _with_rule("DTSTART=19700101;FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2026, 12, 31))),
+            "DTSTART",
+        ),
+        (
+            "unknown party",
+            NOTIFY.replace("responsible: {party: 渝北区}", "responsible: {party: 渝中区}"),
+            "unknown party '渝中区'",
+        ),
+        (
+            "unknown rotating party",
+            NOTIFY.replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [渝北区, 火星]"),
+            "unknown party '火星'",
+        ),
         ("wrong type", NOTIFY.replace("window_days: 10", "window_days: ten"), "window_days"),
         ("list for a date", NOTIFY.replace("signed: 2026-01-05", "signed: [2026, 1, 5]"), "signed"),
-        ("impossible date", NOTIFY.replace("signed: 2026-01-05", "signed: 2026-02-30"), "day is out of range for month"),
-        ("party name too long", NOTIFY.replace("  - name: 渝北区", "  - name: " + "渝" * 101), "at most 100 characters"),
-        ("absurd reminder", NOTIFY.replace("programmes:", "reminders: {before_workdays: [100000000]}\nprogrammes:", 1), "at most 250"),
+        (
+            "impossible date",
+            NOTIFY.replace("signed: 2026-01-05", "signed: 2026-02-30"),
+            "day is out of range for month",
+        ),
+        (
+            "party name too long",
+            NOTIFY.replace("  - name: 渝北区", "  - name: " + "渝" * 101),
+            "at most 100 characters",
+        ),
+        (
+            "absurd reminder",
+            NOTIFY.replace("programmes:", "reminders: {before_workdays: [100000000]}\nprogrammes:", 1),
+            "at most 250",
+        ),
         ("escaped NUL", NOTIFY.replace("title: 联合培训", 'title: "联合\\0培训"'), "U+0000"),
         ("lone surrogate", NOTIFY.replace("title: 联合培训", 'title: "联合\\ud800培训"'), "U+D800"),
         ("escape code", NOTIFY.replace("title: 联合培训", 'title: "联合\\e[31m培训"'), "U+001B"),
         ("merge key", "<<: {id: 1.10, title: x}\nsigned: 2026-01-05\n", "is required but missing"),
         ("python tag", "!!python/object/apply:os.system ['true']\n", "must be a mapping"),
-        ("duplicate key", NOTIFY.replace("title: 通知测试合作协议", "title: 通知测试合作协议\ntitle: again"), "YAML syntax"),
+        (
+            "duplicate key",
+            NOTIFY.replace("title: 通知测试合作协议", "title: 通知测试合作协议\ntitle: again"),
+            "YAML syntax",
+        ),
         ("not UTF-8", NOTIFY.encode("gb18030"), "not UTF-8"),
         ("too big", "id: x\n" + "#" * MAX_FILE_BYTES, "the limit is"),
         ("deep nesting", "id: " + "[" * 200 + "]" * 200 + "\n", "nested deeper"),
@@ -260,7 +356,12 @@ def test_known_nasty_files_get_a_clear_error(label: str, text: str | bytes, expe
 
 @pytest.mark.parametrize(
     "rule",
-    ["FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31", "FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;COUNT=0"],
+    [
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31",
+        "FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=DAILY;COUNT=0",
+    ],
 )
 def test_a_rule_that_never_matches_is_an_error_not_a_silently_empty_clause(rule: str) -> None:
     from tasks.plan import expand_occurrences
@@ -306,7 +407,9 @@ def test_planning_a_bad_file_writes_nothing(db_url: str, text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        _with_rule("FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2045, 12, 31))),  # 7 300 dates > COOP_MAX_OCCURRENCES_PER_CLAUSE
+        _with_rule(
+            "FREQ=DAILY", (dt.date(2026, 1, 5), dt.date(2045, 12, 31))
+        ),  # 7 300 dates > COOP_MAX_OCCURRENCES_PER_CLAUSE
         _with_rule("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", (dt.date(2026, 1, 5), dt.date(2030, 12, 31))),
         NOTIFY.replace("title: 联合培训", 'title: "联合\\0培训"'),
     ],
@@ -346,7 +449,22 @@ def planned(db_url: str) -> tuple[str, list[tuple[int, str]]]:
 
 nasty_text = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "\x00", "\ud800", "a\x00b", "渝北区/区委社会工作部\x00", "²", "١٢", "9" * 30, "-1", "0", "https://x.cn/\x00"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\ud800",
+            "a\x00b",
+            "渝北区/区委社会工作部\x00",
+            "²",
+            "١٢",
+            "9" * 30,
+            "-1",
+            "0",
+            "https://x.cn/\x00",
+        ]
+    ),
 )
 
 
@@ -360,18 +478,30 @@ def reports(draw: st.DrawFn, owners: list[tuple[int, str]]) -> CompletionReport:
     oid, dept = draw(st.sampled_from(owners))
     return CompletionReport(
         occurrence_id=draw(st.one_of(st.just(oid), numbers)),
-        department=draw(st.one_of(st.just(dept), st.sampled_from([d for _, d in owners]), nasty_text, numbers.map(str))),
+        department=draw(
+            st.one_of(st.just(dept), st.sampled_from([d for _, d in owners]), nasty_text, numbers.map(str))
+        ),
         outcome=draw(st.sampled_from(["done", "partial", "cannot", "DONE", "", "done\x00"])),  # type: ignore[arg-type]
         participants=draw(st.one_of(st.none(), numbers)),
-        metrics=draw(st.dictionaries(st.one_of(st.sampled_from(["participants", "suggestions"]), nasty_text), numbers, max_size=3)),
-        evidence=draw(st.lists(st.one_of(st.just("https://example.cn/a.jpg"), nasty_text, st.just("sha256:" + "0" * 64)), max_size=3)),
+        metrics=draw(
+            st.dictionaries(
+                st.one_of(st.sampled_from(["participants", "suggestions"]), nasty_text), numbers, max_size=3
+            )
+        ),
+        evidence=draw(
+            st.lists(
+                st.one_of(st.just("https://example.cn/a.jpg"), nasty_text, st.just("sha256:" + "0" * 64)), max_size=3
+            )
+        ),
         note=draw(st.one_of(st.none(), nasty_text, st.just("x" * 2001))),
     )
 
 
 @DB_EXAMPLES
 @given(data=st.data())
-def test_any_completion_report_is_recorded_or_refused_with_nothing_written(planned: tuple[str, list[tuple[int, str]]], data: st.DataObject) -> None:
+def test_any_completion_report_is_recorded_or_refused_with_nothing_written(
+    planned: tuple[str, list[tuple[int, str]]], data: st.DataObject
+) -> None:
     url, owners = planned
     report = data.draw(reports(owners))
     before = snapshot(url)
@@ -384,7 +514,12 @@ def test_any_completion_report_is_recorded_or_refused_with_nothing_written(plann
 
 
 @PURE_EXAMPLES
-@given(st.lists(st.one_of(st.text(max_size=20), st.builds(lambda n, v: f"{n}={v}", st.text(max_size=10), st.text(max_size=10))), max_size=4))
+@given(
+    st.lists(
+        st.one_of(st.text(max_size=20), st.builds(lambda n, v: f"{n}={v}", st.text(max_size=10), st.text(max_size=10))),
+        max_size=4,
+    )
+)
 def test_metric_options_parse_or_refuse_clearly(items: list[str]) -> None:
     try:
         metrics = _parse_metrics(items)
@@ -394,7 +529,9 @@ def test_metric_options_parse_or_refuse_clearly(items: list[str]) -> None:
     assert all(isinstance(v, int) for v in metrics.values())
 
 
-@pytest.mark.parametrize("metric", ["participants=²", "participants=", "=5", "participants=1e3", "participants=--5", "participants=-", "x"])
+@pytest.mark.parametrize(
+    "metric", ["participants=²", "participants=", "=5", "participants=1e3", "participants=--5", "participants=-", "x"]
+)
 def test_coop_done_with_a_bad_metric_says_so_without_a_traceback(db_env: str, metric: str) -> None:
     result = CliRunner().invoke(app, ["done", "1", "--department", "渝北区/区委社会工作部", "--metric", metric])
     assert result.exit_code == 2, result.output

@@ -84,10 +84,14 @@ for arg in sys.argv[1:]:
     ],
 )
 @pytest.mark.parametrize("server_tz", ["America/New_York", "Pacific/Kiritimati", "UTC"])
-def test_the_due_day_is_shanghais_whatever_the_server_time_zone(instant: str, shanghai_day: str, server_tz: str) -> None:
+def test_the_due_day_is_shanghais_whatever_the_server_time_zone(
+    instant: str, shanghai_day: str, server_tz: str
+) -> None:
     code = "import datetime as dt, sys; from coop.clock import today_in_shanghai; print(today_in_shanghai(dt.datetime.fromisoformat(sys.argv[1])))"
     env = {**os.environ, "TZ": server_tz, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code, instant], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, instant], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == shanghai_day
 
 
@@ -97,7 +101,9 @@ def test_today_without_an_argument_follows_the_real_clock_in_shanghai() -> None:
         "print(a, d, b)"
     )
     env = {**os.environ, "TZ": "America/New_York", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     before, day, after = out.split()
     possible = {dt.datetime.fromtimestamp(float(t), SHANGHAI).date().isoformat() for t in (before, after)}
     assert day in possible
@@ -118,7 +124,9 @@ def _expected(url: str, days: list[dt.date]) -> set[str]:
     for day in days:
         for oid, due in occurrences:
             for n in notices_for(oid, due, "planned", day, CAL, ReminderPolicy()):
-                rank = order.get(n.kind) or ((2, n.escalation_round or 0) if n.kind == "escalation" else (0, -int(n.kind[10:])))
+                rank = order.get(n.kind) or (
+                    (2, n.escalation_round or 0) if n.kind == "escalation" else (0, -int(n.kind[10:]))
+                )
                 if rank >= told.get(oid, (-1, 0)):
                     told[oid] = rank
                     keys.add(n.dedup_key)
@@ -126,11 +134,20 @@ def _expected(url: str, days: list[dt.date]) -> set[str]:
 
 
 @pytest.mark.slow
-def test_runs_around_midnight_in_new_york_with_a_skewed_clock_tell_each_milestone_once(db_url: str, notify_channels: RobotSink) -> None:
+def test_runs_around_midnight_in_new_york_with_a_skewed_clock_tell_each_milestone_once(
+    db_url: str, notify_channels: RobotSink
+) -> None:
     plan(db_url, load_agreement(FIXTURES / "notify.yaml"), dt.date(2026, 3, 1))
     env = child_env(db_url, {k: v for k, v in os.environ.items() if k.startswith("COOP_CHANNEL_")})
     env["TZ"] = "America/New_York"
-    run = subprocess.run([sys.executable, "-c", DAILY_RUNS, *(r.isoformat() for r in RUNS)], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", DAILY_RUNS, *(r.isoformat() for r in RUNS)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     days = [dt.date.fromisoformat(line) for line in run.stdout.split()]
     assert days == [r.astimezone(SHANGHAI).date() for r in RUNS]
@@ -139,7 +156,8 @@ def test_runs_around_midnight_in_new_york_with_a_skewed_clock_tell_each_mileston
         decided = set(
             s.execute(
                 select(Notice.dedup_key).where(
-                    Notice.recipient_role == "department", Notice.kind.not_in(["planned", "changed", "cancelled"])  # type: ignore[attr-defined]
+                    Notice.recipient_role == "department",
+                    Notice.kind.not_in(["planned", "changed", "cancelled"]),  # type: ignore[attr-defined]
                 )
             ).scalars()
         )

@@ -50,10 +50,14 @@ def _fill_outbox(db_url: str, sink: RobotSink) -> tuple[set[str], dict[str, str]
     return keys, channels
 
 
-def _start(db_url: str, channels: dict[str, str], count: int, wait: float, extra: dict[str, str] | None = None) -> list[subprocess.Popen[str]]:
+def _start(
+    db_url: str, channels: dict[str, str], count: int, wait: float, extra: dict[str, str] | None = None
+) -> list[subprocess.Popen[str]]:
     # 24 connections at once overflow the sink's small listen backlog now and then: those requests fail
     # (never accepted) and are retried after a short backoff — the faults are real, so is the recovery.
-    env = child_env(db_url, {**channels, "COOP_NOTIFY_CONCURRENCY": "8", "COOP_NOTIFY_BACKOFF_SECONDS": "0.2", **(extra or {})})
+    env = child_env(
+        db_url, {**channels, "COOP_NOTIFY_CONCURRENCY": "8", "COOP_NOTIFY_BACKOFF_SECONDS": "0.2", **(extra or {})}
+    )
     children = [start_child(DISPATCHER, env, str(wait), "20") for _ in range(count)]
     for child in children:
         expect_line(child, "ready")
@@ -89,7 +93,9 @@ def test_three_dispatcher_processes_send_every_message_exactly_once(db_url: str,
     # dispatchers' own reports (a claimed row is never worked on by two of them).
     assert outbox_status(db_url) == {"sent": len(keys)}
     with session_scope(db_url) as s:
-        assert s.execute(select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.ok.is_(True))).scalar_one() == len(keys)
+        assert s.execute(
+            select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.ok.is_(True))
+        ).scalar_one() == len(keys)
         attempts = s.execute(select(func.sum(OutboxMessage.attempts))).scalar_one()
         assert attempts == s.execute(select(func.count()).select_from(DeliveryAttempt)).scalar_one()
     assert attempts == sum(r["sent"] + r["retry"] for r in results)
@@ -97,7 +103,9 @@ def test_three_dispatcher_processes_send_every_message_exactly_once(db_url: str,
 
 
 @pytest.mark.slow
-def test_a_dispatcher_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight(db_url: str, robot_sink: RobotSink) -> None:
+def test_a_dispatcher_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_flight(
+    db_url: str, robot_sink: RobotSink
+) -> None:
     keys, channels = _fill_outbox(db_url, robot_sink)
     robot_sink.slow_next(len(keys), seconds=0.05)
     lease = 3.0
@@ -107,7 +115,9 @@ def test_a_dispatcher_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_
 
     def victim_settled() -> int:
         with session_scope(db_url) as s:
-            return s.execute(select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.worker == victim_name)).scalar_one()
+            return s.execute(
+                select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.worker == victim_name)
+            ).scalar_one()
 
     assert wait_until(lambda: victim_settled() >= 10, timeout=120)
     os.kill(victim.pid, signal.SIGKILL)

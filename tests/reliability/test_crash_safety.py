@@ -61,7 +61,9 @@ def _writing(db_url: str) -> bool:
     """The planner's transaction is open and has written (PostgreSQL: it has a transaction id;
     SQLite: it holds the write lock, which it takes only for the plan transaction)."""
     if db_url.startswith("postgresql"):
-        return bool(_pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND backend_xid IS NOT NULL"))
+        return bool(
+            _pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND backend_xid IS NOT NULL")
+        )
     path = make_url(db_url).database
     conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
     try:
@@ -75,12 +77,16 @@ def _writing(db_url: str) -> bool:
 
 
 def _waiting_for_ledger(db_url: str) -> bool:
-    return bool(_pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock'"))
+    return bool(
+        _pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock'")
+    )
 
 
 def _gone(db_url: str) -> bool:
     """PostgreSQL rolls a dead client's transaction back when it notices; wait for that before looking."""
-    return not db_url.startswith("postgresql") or not _pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app")
+    return not db_url.startswith("postgresql") or not _pg(
+        db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app"
+    )
 
 
 @contextmanager
@@ -134,7 +140,9 @@ def _run_to_completion(db_url: str, path: Path) -> str:
 def _plan_events(db_url: str, agreement_id: str) -> list[int]:
     with session_scope(db_url) as s:
         payloads = s.execute(
-            select(LedgerEvent.payload).where(LedgerEvent.kind == "agreement_planned", LedgerEvent.agreement_id == agreement_id)
+            select(LedgerEvent.payload).where(
+                LedgerEvent.kind == "agreement_planned", LedgerEvent.agreement_id == agreement_id
+            )
         ).scalars()
         return [json.loads(p)["version"] for p in payloads]
 
@@ -170,8 +178,8 @@ def test_planner_killed_mid_write_leaves_the_old_state_and_a_rerun_completes(db_
     # Version 2 moves one clause to Wednesdays and adds five clauses: creates, cancels and keeps at once.
     v2 = tmp_path / "big-v2.yaml"
     text_v2 = synthetic_agreement(clauses=45).replace(
-        'title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 5,',
-        'title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 3,',
+        "title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 5,",
+        "title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 3,",
     )
     assert text_v2 != synthetic_agreement(clauses=45)
     v2.write_text(text_v2, encoding="utf-8")

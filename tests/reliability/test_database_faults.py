@@ -53,7 +53,9 @@ def _blocked_backend(db_url: str) -> int | None:
 
 def _terminate_when_blocked(db_url: str) -> int:
     """Wait until the victim's transaction waits on our lock, then cut its connection as an operator would."""
-    assert wait_until(lambda: _blocked_backend(db_url) is not None, timeout=120), "the victim never reached the locked row"
+    assert wait_until(lambda: _blocked_backend(db_url) is not None, timeout=120), (
+        "the victim never reached the locked row"
+    )
     pid = _blocked_backend(db_url)
     assert pid is not None
     assert _admin(db_url, f"SELECT pg_terminate_backend({pid})") == [(True,)]
@@ -123,19 +125,25 @@ def test_plan_flow_fails_cleanly_when_its_connection_drops_and_a_rerun_succeeds(
     plan(db_url, load_agreement(FIXTURES / "small.yaml"), PLAN_DAY)
     before = snapshot(db_url)
     path = str(_big_agreement(tmp_path))
-    run = _Thread(lambda: plan_agreement(agreement=path, today=PLAN_DAY, database_url=_victim(db_url), return_state=True))
+    run = _Thread(
+        lambda: plan_agreement(agreement=path, today=PLAN_DAY, database_url=_victim(db_url), return_state=True)
+    )
     with _row_locked(db_url, "SELECT last_id FROM ledger_head WHERE id = 1 FOR UPDATE"):
         run.start()
         _terminate_when_blocked(db_url)
     run.join(timeout=300)
     assert run.error is None and run.result.is_failed()
-    assert "terminat" in str(run.result.message).lower() or "connection" in str(run.result.message).lower(), run.result.message
+    assert "terminat" in str(run.result.message).lower() or "connection" in str(run.result.message).lower(), (
+        run.result.message
+    )
     assert snapshot(db_url) == before and verify_ledger(db_url).ok
     again = plan_agreement(agreement=path, today=PLAN_DAY, database_url=db_url)
     assert again.version == 1 and again.created > 0 and verify_ledger(db_url).ok
 
 
-def test_connection_dropped_mid_settle_is_retried_and_nothing_is_sent_twice(db_url: str, notify_channels: RobotSink) -> None:
+def test_connection_dropped_mid_settle_is_retried_and_nothing_is_sent_twice(
+    db_url: str, notify_channels: RobotSink
+) -> None:
     plan_and_decide(db_url)
     keys = outbox_keys(db_url)
     notify_channels.slow_next(100, seconds=0.5)  # deliveries take a while: time to lock a claimed row
@@ -146,7 +154,9 @@ def test_connection_dropped_mid_settle_is_retried_and_nothing_is_sent_twice(db_u
         with session_scope(db_url) as s:
             return s.get(OutboxMessage, wecom).status == "sending"  # type: ignore[union-attr]
 
-    settings = Settings(notify_backoff_seconds=0.05, notify_max_attempts=3, notify_rate_per_minute={}, notify_concurrency=8)
+    settings = Settings(
+        notify_backoff_seconds=0.05, notify_max_attempts=3, notify_rate_per_minute={}, notify_concurrency=8
+    )
     dispatcher = _Thread(lambda: drain_outbox(_victim(db_url), wait_seconds=5, settings=settings))
     dispatcher.start()
     assert wait_until(claimed, timeout=60)

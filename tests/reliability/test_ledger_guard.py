@@ -33,7 +33,9 @@ def history(db_env: str) -> str:
                 " WHERE a.name = '渝北区' AND d.name = '区委社会工作部' ORDER BY o.due_date, o.id LIMIT 1"
             )
         ).scalar_one()
-        record_completion(s, CompletionReport(oid, "渝北区/区委社会工作部", participants=48, metrics={"participants": 48}), "tester")
+        record_completion(
+            s, CompletionReport(oid, "渝北区/区委社会工作部", participants=48, metrics={"participants": 48}), "tester"
+        )
         ledger.append(s, [EventDraft("note", "tester", {"n": i}) for i in range(3)])
     assert verify_ledger(db_env).ok
     return db_env
@@ -62,10 +64,16 @@ def test_untouched_ledger_verifies_through_the_cli(history: str) -> None:
     [
         ("UPDATE ledger_event SET payload = replace(payload, '48', '4800') WHERE kind = 'occurrence_done'", "事件 #2"),
         ("UPDATE ledger_event SET actor = 'mallory' WHERE id = 1", "事件 #1"),
-        ("UPDATE ledger_event SET at = at WHERE id = 3; UPDATE ledger_event SET kind = 'erased' WHERE id = 3", "事件 #3"),
+        (
+            "UPDATE ledger_event SET at = at WHERE id = 3; UPDATE ledger_event SET kind = 'erased' WHERE id = 3",
+            "事件 #3",
+        ),
         ("DELETE FROM ledger_event WHERE id = 2", "事件 #2"),
         ("DELETE FROM ledger_event WHERE id >= 4", "事件 #4"),  # the newest ones: caught by the head row
-        ("UPDATE ledger_head SET last_hash = 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'", "台账头记录与链尾不一致"),
+        (
+            "UPDATE ledger_head SET last_hash = 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'",
+            "台账头记录与链尾不一致",
+        ),
     ],
 )
 def test_sql_tampering_is_reported_by_coop_audit_verify(history: str, sql: str, where: str) -> None:
@@ -77,7 +85,9 @@ def test_sql_tampering_is_reported_by_coop_audit_verify(history: str, sql: str, 
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no roles or triggers; the chain is its guard
+@pytest.mark.parametrize(
+    "db_url", ["postgresql"], indirect=True
+)  # SQLite has no roles or triggers; the chain is its guard
 @pytest.mark.parametrize(
     "sql",
     [
@@ -100,9 +110,13 @@ def test_postgresql_refuses_update_and_delete_of_ledger_rows(history: str, sql: 
 def test_the_guard_is_installed_by_migrations_only_on_postgresql(history: str) -> None:
     with get_engine(history).connect() as conn:
         if conn.dialect.name == "postgresql":
-            triggers = conn.execute(
-                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'ledger_event'::regclass AND NOT tgisinternal")
-            ).scalars().all()
+            triggers = (
+                conn.execute(
+                    text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'ledger_event'::regclass AND NOT tgisinternal")
+                )
+                .scalars()
+                .all()
+            )
             assert triggers == ["ledger_event_append_only"]
         else:
             assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")).scalar_one() == 0

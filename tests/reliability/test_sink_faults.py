@@ -52,7 +52,11 @@ def _retry_at(sink: RobotSink) -> None:
 TRANSIENT: dict[str, tuple[Callable[[RobotSink], None], str, float]] = {
     "timeout": (lambda s: s.slow_next(2, seconds=1.5, protocol="wecom"), "timeout", 0.0),
     "http-503": (lambda s: s.status_next(2, 503, protocol="wecom"), "HTTP 503", 0.0),
-    "http-429-retry-after-seconds": (lambda s: s.status_next(2, 429, retry_after="1", protocol="wecom"), "HTTP 429", 1.0),
+    "http-429-retry-after-seconds": (
+        lambda s: s.status_next(2, 429, retry_after="1", protocol="wecom"),
+        "HTTP 429",
+        1.0,
+    ),
     "http-429-retry-after-date": (_retry_at, "HTTP 429", 0.0),
     "slow-loris": (lambda s: s.dribble_next(2, seconds_per_byte=0.2, protocol="wecom"), "timeout", 0.0),
     "hang-up": (lambda s: s.hang_up_next(2, protocol="wecom"), "connection failed", 0.0),
@@ -64,21 +68,27 @@ def _attempts(url: str, channel: str) -> list[DeliveryAttempt]:
     with session_scope(url) as s:
         return list(
             s.execute(
-                select(DeliveryAttempt).join(OutboxMessage, OutboxMessage.id == DeliveryAttempt.outbox_id)
-                .where(OutboxMessage.channel == channel).order_by(DeliveryAttempt.id)
+                select(DeliveryAttempt)
+                .join(OutboxMessage, OutboxMessage.id == DeliveryAttempt.outbox_id)
+                .where(OutboxMessage.channel == channel)
+                .order_by(DeliveryAttempt.id)
             ).scalars()
         )
 
 
 @pytest.mark.parametrize("fault", list(TRANSIENT))
-def test_transient_fault_is_retried_with_backoff_and_delivered_once(db_url: str, notify_channels: RobotSink, fault: str) -> None:
+def test_transient_fault_is_retried_with_backoff_and_delivered_once(
+    db_url: str, notify_channels: RobotSink, fault: str
+) -> None:
     inject, detail, least_wait = TRANSIENT[fault]
     assert plan_and_decide(db_url) == 5
     inject(notify_channels)
     settings = IMPATIENT if detail == "timeout" else PATIENT
     report = drain_outbox(db_url, wait_seconds=20, settings=settings)
     # Only the faulty robot's retries are counted: under load a short timeout may also retry a healthy peer once.
-    retried = sum(n for (channel, _, outcome), n in report.counts.items() if outcome == "retry" and channel == "yubei-wecom")
+    retried = sum(
+        n for (channel, _, outcome), n in report.counts.items() if outcome == "retry" and channel == "yubei-wecom"
+    )
     assert retried == 2 and report.total("dead") == 0
     assert outbox_status(db_url) == {"sent": 5}
 
@@ -95,13 +105,15 @@ def test_transient_fault_is_retried_with_backoff_and_delivered_once(db_url: str,
     # Whatever the sink did with the faulty requests, the group saw the message exactly once.
     [seen] = notify_channels.delivered("wecom")
     assert {r.key for r in notify_channels.messages("wecom")} == {seen.key}
-    assert {r.key for r in notify_channels.delivered()} == outbox_keys(db_url) - {k for k in outbox_keys(db_url) if "guangan-email" in k}
+    assert {r.key for r in notify_channels.delivered()} == outbox_keys(db_url) - {
+        k for k in outbox_keys(db_url) if "guangan-email" in k
+    }
 
 
-@pytest.mark.parametrize(
-    ("protocol", "code"), [("wecom", 93000), ("dingtalk", 310000), ("feishu", 19021)]
-)
-def test_permanent_robot_error_is_dead_lettered_at_once(db_url: str, notify_channels: RobotSink, protocol: str, code: int) -> None:
+@pytest.mark.parametrize(("protocol", "code"), [("wecom", 93000), ("dingtalk", 310000), ("feishu", 19021)])
+def test_permanent_robot_error_is_dead_lettered_at_once(
+    db_url: str, notify_channels: RobotSink, protocol: str, code: int
+) -> None:
     """Revoked key, bad signature: retrying the same URL cannot help, so it is not hammered."""
     plan_and_decide(db_url)
     notify_channels.fail_next(1, errcode=code, errmsg="refused", protocol=protocol)  # type: ignore[arg-type]
@@ -149,7 +161,11 @@ def test_persistent_faults_are_bounded_dead_lettered_listed_and_requeued_by_a_co
     assert everything.exit_code == 0 and "已重新排队 3 条" in everything.output, everything.output
 
     with session_scope(url) as s:
-        events = s.execute(select(LedgerEvent).where(LedgerEvent.kind == "outbox_requeued").order_by(LedgerEvent.id)).scalars().all()
+        events = (
+            s.execute(select(LedgerEvent).where(LedgerEvent.kind == "outbox_requeued").order_by(LedgerEvent.id))
+            .scalars()
+            .all()
+        )
     assert [e.payload for e in events] == [
         f'{{"count":1,"outbox_ids":[{first}]}}',
         f'{{"count":3,"outbox_ids":[{",".join(map(str, rest))}]}}',
@@ -160,7 +176,9 @@ def test_persistent_faults_are_bounded_dead_lettered_listed_and_requeued_by_a_co
     notify_channels.received.clear()
     assert drain_outbox(url, wait_seconds=5, settings=FAST).total("sent") == 4
     assert outbox_status(url) == {"sent": 5}
-    assert sorted(r.key or "" for r in notify_channels.delivered()) == sorted(k for k in outbox_keys(url) if "guangan-email" not in k)
+    assert sorted(r.key or "" for r in notify_channels.delivered()) == sorted(
+        k for k in outbox_keys(url) if "guangan-email" not in k
+    )
     assert notify_channels.duplicates == 0 and len(smtp_sink.mails) == 1
 
 
@@ -169,7 +187,9 @@ def dead_letters_now(url: str) -> list:  # type: ignore[type-arg]
         return dead_letters(s)
 
 
-def test_connection_refused_until_the_last_attempt_then_dead_and_no_late_duplicate(db_url: str, notify_channels: RobotSink) -> None:
+def test_connection_refused_until_the_last_attempt_then_dead_and_no_late_duplicate(
+    db_url: str, notify_channels: RobotSink
+) -> None:
     """A sink that is down for every attempt leaves no message behind half-sent: dead, and resendable once."""
     plan_and_decide(db_url)
     notify_channels.stop()

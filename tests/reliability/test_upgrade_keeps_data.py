@@ -61,7 +61,13 @@ def _write_history(url: str) -> None:
                 " JOIN agency a ON a.id = d.agency_id WHERE o.agreement_id = 'test-small' ORDER BY o.due_date, o.id"
             )
         ).all()
-        record_completion(s, CompletionReport(rows[0][0], rows[0][1], participants=12, evidence=["https://example.cn/sign-in.pdf"], note="已完成"), "渝北区")
+        record_completion(
+            s,
+            CompletionReport(
+                rows[0][0], rows[0][1], participants=12, evidence=["https://example.cn/sign-in.pdf"], note="已完成"
+            ),
+            "渝北区",
+        )
         waive(s, rows[1][0], "活动取消，经双方同意豁免", "coordinator")
         sweep(s, PLAN_DAY, "sweeper")
     decide(url, PLAN_DAY)
@@ -82,7 +88,11 @@ def _copy_into_old_schema(source: str, old: str) -> list[str]:
                 dst.execute(model.insert(), rows)
             if dst.dialect.name == "postgresql" and "id" in old_table.c and old_table.c.id.autoincrement is not False:
                 # Rows were copied with their ids; the old release would have advanced the sequences itself.
-                dst.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{old_table.name}\"', 'id'), coalesce(max(id), 1)) FROM \"{old_table.name}\""))
+                dst.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('\"{old_table.name}\"', 'id'), coalesce(max(id), 1)) FROM \"{old_table.name}\""
+                    )
+                )
     return [t.name for t in tables]
 
 
@@ -94,7 +104,9 @@ def _contents(url: str, table: str, columns: list[str]) -> list[tuple[Any, ...]]
 
 
 @pytest.mark.parametrize("previous", ["0001", "0003"])
-def test_upgrade_from_a_previous_release_keeps_every_row_and_the_ledger(tmp_path: Path, empty_url: str, previous: str) -> None:
+def test_upgrade_from_a_previous_release_keeps_every_row_and_the_ledger(
+    tmp_path: Path, empty_url: str, previous: str
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'scratch.db'}"  # the application's rows, written on a scratch database at head
     upgrade(db_url)
     _write_history(db_url)
@@ -107,7 +119,9 @@ def test_upgrade_from_a_previous_release_keeps_every_row_and_the_ledger(tmp_path
     upgrade(empty_url)
 
     for table, columns in old_columns.items():
-        assert _contents(empty_url, table, columns) == _contents(db_url, table, columns), f"{table} changed in the upgrade"
+        assert _contents(empty_url, table, columns) == _contents(db_url, table, columns), (
+            f"{table} changed in the upgrade"
+        )
     result = verify_ledger(empty_url)
     assert result.ok and result.events == verify_ledger(db_url).events
     # And the upgraded database is fully usable: re-planning is a no-op, new work chains onto the old ledger.

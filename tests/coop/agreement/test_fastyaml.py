@@ -29,7 +29,11 @@ def _same_either_way(text: str) -> None:
     fast, slow = _outcome(text, True), _outcome(text, False)
     if isinstance(slow, LoadedAgreement):
         assert isinstance(fast, LoadedAgreement)
-        assert (fast.agreement, fast.content_hash, fast.clause_lines) == (slow.agreement, slow.content_hash, slow.clause_lines)
+        assert (fast.agreement, fast.content_hash, fast.clause_lines) == (
+            slow.agreement,
+            slow.content_hash,
+            slow.clause_lines,
+        )
     else:
         assert fast == slow  # errors always come from the round-trip loader, with their lines
 
@@ -38,7 +42,9 @@ def _takes_fast_path(text: str) -> bool:
     return fast_tree(text, MAX_NODES, MAX_DEPTH, _BAD_TEXT) is not None
 
 
-@pytest.mark.parametrize("path", [*sorted(AGREEMENTS.glob("*.yaml")), *sorted(FIXTURES.glob("*.yaml"))], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*sorted(AGREEMENTS.glob("*.yaml")), *sorted(FIXTURES.glob("*.yaml"))], ids=lambda p: p.name
+)
 def test_shipped_and_fixture_files_read_the_same_on_the_fast_path(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert _takes_fast_path(text)
@@ -46,14 +52,51 @@ def test_shipped_and_fixture_files_read_the_same_on_the_fast_path(path: Path) ->
 
 
 # Plain scalars YAML 1.1 (libyaml's own resolver) and 1.2 (the round-trip loader) read differently.
-TOKENS = ["yes", "no", "on", "off", "y", "017", "0o17", "0x1F", "1_000", "1e3", "1.10", "1:20", "~", "null", "", "True",
-          "TRUE", ".inf", "-.5", "+1", "2026-01-02", "2026-1-2", "2026-01-02 10:00:00", "2026-01-02T10:00:00Z", "渝北区", "'1.10'",
-          '"2026-01-02"', "|\n          多行\n          文本", "!!str 5", "!!int '5'", "&a 5", "*a", "=", "<<"]
+TOKENS = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "017",
+    "0o17",
+    "0x1F",
+    "1_000",
+    "1e3",
+    "1.10",
+    "1:20",
+    "~",
+    "null",
+    "",
+    "True",
+    "TRUE",
+    ".inf",
+    "-.5",
+    "+1",
+    "2026-01-02",
+    "2026-1-2",
+    "2026-01-02 10:00:00",
+    "2026-01-02T10:00:00Z",
+    "渝北区",
+    "'1.10'",
+    '"2026-01-02"',
+    "|\n          多行\n          文本",
+    "!!str 5",
+    "!!int '5'",
+    "&a 5",
+    "*a",
+    "=",
+    "<<",
+]
 
 
 @EXAMPLES
-@given(st.sampled_from(["id: 1.1", "title: 联合培训", "targets: {participants: 50}", "window_days: 20", "signed: 2025-09-01"]),
-       st.sampled_from(TOKENS))
+@given(
+    st.sampled_from(
+        ["id: 1.1", "title: 联合培训", "targets: {participants: 50}", "window_days: 20", "signed: 2025-09-01"]
+    ),
+    st.sampled_from(TOKENS),
+)
 def test_any_scalar_in_any_place_reads_the_same(place: str, token: str) -> None:
     key, _, old = place.partition(": ")
     value = "{participants: " + token + "}" if key == "targets" else token
@@ -72,7 +115,7 @@ def test_mutated_agreements_read_the_same(text: str) -> None:
         ("id: test-small", "id: test-small\nid: again"),  # duplicate key
         ("id: test-small", "defaults: &d {kind: training}\nid: test-small"),  # anchors and merges
         ("title: 测试合作协议", "title: !custom 测试合作协议"),  # a tag
-        ("title: 测试合作协议", "title: \"测试\\u0001协议\""),  # text that cannot be stored
+        ("title: 测试合作协议", 'title: "测试\\u0001协议"'),  # text that cannot be stored
         ("# A small", "%YAML 1.1\n---\n# A small"),
     ],
 )

@@ -81,7 +81,9 @@ def test_duplicate_keys_are_errors() -> None:
 
 
 def test_recurrence_needs_exactly_one_form() -> None:
-    text = SMALL.replace("recurrence: {every: quarter, window_days: 20}", "recurrence: {every: quarter, once: 2026-01-05}")
+    text = SMALL.replace(
+        "recurrence: {every: quarter, window_days: 20}", "recurrence: {every: quarter, once: 2026-01-05}"
+    )
     err = _error(text)
     assert "clause 1.1 'recurrence': give exactly one of rrule / every / once / deadline" in str(err)
     assert err.problems[0].line == _line_of(text, "once: 2026-01-05")
@@ -121,7 +123,9 @@ def test_duplicate_clause_ids() -> None:
 
 
 def test_secrets_cannot_be_written_as_channels() -> None:
-    text = SMALL.replace("channels: [yubei-swd-wecom]", "channels: ['https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET']")
+    text = SMALL.replace(
+        "channels: [yubei-swd-wecom]", "channels: ['https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET']"
+    )
     assert "'departments.0.channels.0'" not in str(_error(text)) or True
     assert "should match pattern" in str(_error(text))
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from coop.errors import CoopError
 from coop.notify.channels import (
-    _should_ask_prefect,
     Channel,
     ChannelInvalid,
     ChannelNotConfigured,
+    _should_ask_prefect,
     channel_env_var,
     channel_kind,
     describe,
@@ -160,7 +160,15 @@ def test_redact_masks_credential_shapes_it_was_not_told_about() -> None:
 
     line = redact(text)
 
-    for secret in ("abcdef", "zz%2Fyy", "kkkk-1111", "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9", "hooktoken", "hooksecret", "hunter2"):
+    for secret in (
+        "abcdef",
+        "zz%2Fyy",
+        "kkkk-1111",
+        "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+        "hooktoken",
+        "hooksecret",
+        "hunter2",
+    ):
         assert secret not in line, secret
     assert "oapi.dingtalk.com/robot/send" in line and "timestamp=1" in line
 
@@ -174,15 +182,20 @@ def test_describe_uses_apprise_privacy_form() -> None:
 _SECRET = st.text(string.ascii_letters + string.digits, min_size=6, max_size=40)
 
 
-@given(secret=_SECRET, template=st.sampled_from([
-    "coop-wecom://{s}",
-    "coop-dingtalk://tok/{s}",
-    "coopfeishu://{s}/x",
-    "mailtos://user:{s}@smtp.example.cn:587",
-    "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={s}",
-    "https://oapi.dingtalk.com/robot/send?access_token={s}",
-    "json://host/path?token={s}",
-]))
+@given(
+    secret=_SECRET,
+    template=st.sampled_from(
+        [
+            "coop-wecom://{s}",
+            "coop-dingtalk://tok/{s}",
+            "coopfeishu://{s}/x",
+            "mailtos://user:{s}@smtp.example.cn:587",
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={s}",
+            "https://oapi.dingtalk.com/robot/send?access_token={s}",
+            "json://host/path?token={s}",
+        ]
+    ),
+)
 def test_redact_never_leaks_a_credential_in_a_url(secret: str, template: str) -> None:
     prose = "delivery failed via {url} (timeout)"
     assume(secret not in prose and secret not in template)

@@ -34,7 +34,9 @@ def _item(occurrence_id: int, notice: str = "due_today") -> DigestItem:
 
 
 def test_chinese_subject_and_body_arrive_decoded(smtp_sink: SmtpSink) -> None:
-    result = deliver(smtp_sink.mailto_url(to="swd@yubei.example.cn"), "任务提醒：联合招商推介会", "**今日到期**，请报送会议纪要。")
+    result = deliver(
+        smtp_sink.mailto_url(to="swd@yubei.example.cn"), "任务提醒：联合招商推介会", "**今日到期**，请报送会议纪要。"
+    )
 
     assert result.ok, result.detail
     [mail] = smtp_sink.wait_for(1)

@@ -37,7 +37,9 @@ DEFAULT = ReminderPolicy()
 DUE = date(2025, 3, 21)  # Friday
 
 
-def run(day: date, status: str = "planned", policy: ReminderPolicy = DEFAULT, due: date = DUE, **kw: object) -> list[Notice]:
+def run(
+    day: date, status: str = "planned", policy: ReminderPolicy = DEFAULT, due: date = DUE, **kw: object
+) -> list[Notice]:
     return notices_for(7, due, status, day, CAL, policy, **kw)  # type: ignore[arg-type]
 
 

@@ -6,8 +6,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import apprise
 import httpx
@@ -20,8 +20,8 @@ from coop.notify.robots import (
     deliver,
     dingtalk_sign,
     feishu_sign,
-    parse_robot_url,
     parse_retry_after,
+    parse_robot_url,
     request_count,
     split_body,
 )
@@ -103,9 +103,7 @@ def test_unknown_wecom_key_is_permanent(robot_sink: RobotSink) -> None:
     assert not result.ok and not result.retryable and "93000" in result.detail
 
 
-@pytest.mark.parametrize(
-    ("kind", "code"), [("wecom", 45009), ("dingtalk", 130101), ("feishu", 11232)]
-)
+@pytest.mark.parametrize(("kind", "code"), [("wecom", 45009), ("dingtalk", 130101), ("feishu", 11232)])
 def test_errcode_in_http_200_is_a_retryable_failure(robot_sink: RobotSink, kind: str, code: int) -> None:
     url = getattr(robot_sink, f"{kind}_url")()
     robot_sink.fail_next(1, errcode=code, errmsg="send too fast")
@@ -146,7 +144,7 @@ def test_429_retry_after_seconds(robot_sink: RobotSink) -> None:
 
 
 def test_429_retry_after_http_date(robot_sink: RobotSink) -> None:
-    later = datetime.now(timezone.utc) + timedelta(seconds=120)
+    later = datetime.now(UTC) + timedelta(seconds=120)
     robot_sink.status_next(1, 429, retry_after=format_datetime(later, usegmt=True))
 
     result = deliver(robot_sink.wecom_url(), "t", "b")

@@ -47,7 +47,9 @@ def test_cn_date_has_weekday() -> None:
     assert cn_date(date(2025, 3, 16)) == "2025年3月16日（星期日）"
 
 
-@pytest.mark.parametrize(("raw", "shown"), [("2.1", "第2.1条"), ("3", "第3条"), ("第四条", "第四条"), ("A-2", "条款A-2")])
+@pytest.mark.parametrize(
+    ("raw", "shown"), [("2.1", "第2.1条"), ("3", "第3条"), ("第四条", "第四条"), ("A-2", "条款A-2")]
+)
 def test_clause_ref(raw: str, shown: str) -> None:
     assert clause_ref(raw) == shown
 

@@ -49,7 +49,9 @@ class Clock:
 def _amended(tmp_path: Path) -> Path:
     """Version 2: clause 1.2 moves to the previous working day, and a new clause 1.3 for 长寿区."""
     source = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
-    source = source.replace("recurrence: {once: 2025-10-01, adjust: next}", "recurrence: {once: 2025-10-01, adjust: previous}")
+    source = source.replace(
+        "recurrence: {once: 2025-10-01, adjust: next}", "recurrence: {once: 2025-10-01, adjust: previous}"
+    )
     source = source.replace(
         '  - id: "6"\n',
         "      - id: 1.3\n        title: 调研报告\n        kind: research\n        responsible: {party: 长寿区}\n"
@@ -75,23 +77,56 @@ def history(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
         with session_scope(db_url) as s:
             action(s)
 
-    step("2025-09-01", lambda s: apply_plan(s, v1, expand(v1, CAL, 1000), dt.date(2025, 9, 1), "协调人", calendar_fingerprint(CAL)))
-    step("2025-09-20", lambda s: apply_plan(s, v2, expand(v2, CAL, 1000), dt.date(2025, 9, 20), "协调人", calendar_fingerprint(CAL)))
+    step(
+        "2025-09-01",
+        lambda s: apply_plan(s, v1, expand(v1, CAL, 1000), dt.date(2025, 9, 1), "协调人", calendar_fingerprint(CAL)),
+    )
+    step(
+        "2025-09-20",
+        lambda s: apply_plan(s, v2, expand(v2, CAL, 1000), dt.date(2025, 9, 20), "协调人", calendar_fingerprint(CAL)),
+    )
     with session_scope(db_url) as s:
         ids = {o.key: o.id for o in s.execute(select(Occurrence)).scalars()}
     step("2025-09-25", lambda s: sweep(s, dt.date(2025, 9, 25), "系统"))
-    step("2025-09-25", lambda s: record_completion(s, CompletionReport(ids["6.1@2025-09-10"], TUANQUWEI, evidence=["https://x.cn/1.jpg"]), TUANQUWEI))
-    step("2025-09-28", lambda s: record_completion(s, CompletionReport(ids["1.1@2025-09-30"], YUBEI, participants=48, metrics={"participants": 48}), YUBEI))
+    step(
+        "2025-09-25",
+        lambda s: record_completion(
+            s, CompletionReport(ids["6.1@2025-09-10"], TUANQUWEI, evidence=["https://x.cn/1.jpg"]), TUANQUWEI
+        ),
+    )
+    step(
+        "2025-09-28",
+        lambda s: record_completion(
+            s, CompletionReport(ids["1.1@2025-09-30"], YUBEI, participants=48, metrics={"participants": 48}), YUBEI
+        ),
+    )
     step("2025-10-05", lambda s: waive(s, ids["1.2@2025-10-01/广安市"], "已并入市级活动", "协调人"))
-    step("2025-10-20", lambda s: record_completion(s, CompletionReport(ids["1.2@2025-10-01/长寿区"], CHANGSHOU, "partial", metrics={"suggestions": 5}), CHANGSHOU))
-    step("2026-01-05", lambda s: record_completion(s, CompletionReport(ids["1.2@2025-10-01/渝北区"], YUBEI, metrics={"suggestions": 20}), YUBEI))
+    step(
+        "2025-10-20",
+        lambda s: record_completion(
+            s,
+            CompletionReport(ids["1.2@2025-10-01/长寿区"], CHANGSHOU, "partial", metrics={"suggestions": 5}),
+            CHANGSHOU,
+        ),
+    )
+    step(
+        "2026-01-05",
+        lambda s: record_completion(
+            s, CompletionReport(ids["1.2@2025-10-01/渝北区"], YUBEI, metrics={"suggestions": 20}), YUBEI
+        ),
+    )
     step("2026-02-01", lambda s: cancel(s, ids["1.3@2026-05-01"], "调研计划取消", "协调人"))
     return ids
 
 
-def states(db_url: str, day: str, from_ledger: bool = True, flt: AuditFilter | None = None) -> dict[int, audit.OccurrenceState]:
+def states(
+    db_url: str, day: str, from_ledger: bool = True, flt: AuditFilter | None = None
+) -> dict[int, audit.OccurrenceState]:
     with auditor_session(url=db_url) as s:
-        return {st.id: st for st in occurrence_states(s, flt or AuditFilter(), dt.date.fromisoformat(day), from_ledger=from_ledger)}
+        return {
+            st.id: st
+            for st in occurrence_states(s, flt or AuditFilter(), dt.date.fromisoformat(day), from_ledger=from_ledger)
+        }
 
 
 def test_nothing_existed_before_the_first_plan(db_url: str, history: dict[str, int]) -> None:
@@ -121,7 +156,9 @@ def test_rates_on_a_past_day(db_url: str, history: dict[str, int]) -> None:
     assert o.completion_rate == 0.5 and o.on_time_rate == 0.25
     by = {g.group: g for g in summary.groups}
     assert by[YUBEI].overdue == 1 and by[CHANGSHOU].overdue == 1 and by[TUANQUWEI].done == 1
-    assert [i.occurrence_id for i in summary.overdue] == sorted([history["1.2@2025-10-01/渝北区"], history["1.2@2025-10-01/长寿区"]])
+    assert [i.occurrence_id for i in summary.overdue] == sorted(
+        [history["1.2@2025-10-01/渝北区"], history["1.2@2025-10-01/长寿区"]]
+    )
     assert all(i.days_overdue == 10 for i in summary.overdue)
 
 
@@ -152,14 +189,30 @@ def test_today_from_the_ledger_equals_the_stored_state(db_url: str, history: dic
 
 
 def test_filters(db_url: str, history: dict[str, int]) -> None:
-    assert set(states(db_url, "2026-01-05", flt=AuditFilter(party="长寿区"))) == {history["1.2@2025-10-01/长寿区"], history["1.3@2026-05-01"]}
-    assert set(states(db_url, "2026-01-05", flt=AuditFilter(department=TUANQUWEI))) == {v for k, v in history.items() if k.startswith("6.1")}
-    assert len(states(db_url, "2026-01-05", flt=AuditFilter(programme="1", due_from=dt.date(2026, 1, 1), due_to=dt.date(2026, 12, 31)))) == 5
+    assert set(states(db_url, "2026-01-05", flt=AuditFilter(party="长寿区"))) == {
+        history["1.2@2025-10-01/长寿区"],
+        history["1.3@2026-05-01"],
+    }
+    assert set(states(db_url, "2026-01-05", flt=AuditFilter(department=TUANQUWEI))) == {
+        v for k, v in history.items() if k.startswith("6.1")
+    }
+    assert (
+        len(
+            states(
+                db_url,
+                "2026-01-05",
+                flt=AuditFilter(programme="1", due_from=dt.date(2026, 1, 1), due_to=dt.date(2026, 12, 31)),
+            )
+        )
+        == 5
+    )
     assert len(states(db_url, "2026-01-05", flt=AuditFilter(clause="1.2", agreement="test-small"))) == 3
     assert states(db_url, "2026-01-05", flt=AuditFilter(department="99999999999999")) == {}
 
 
-def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(db_url: str, history: dict[str, int]) -> None:
+def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(
+    db_url: str, history: dict[str, int]
+) -> None:
     with auditor_session(url=db_url) as s:
         yubei = occurrence_history(s, history["1.2@2025-10-01/渝北区"])
         patrol = occurrence_history(s, history["6.1@2025-09-10"])
@@ -167,12 +220,19 @@ def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(db_ur
         early = occurrence_history(s, history["1.2@2025-10-01/渝北区"], as_of=dt.date(2025, 9, 30))
         with pytest.raises(UnknownOccurrence):
             occurrence_history(s, 987654)
-    assert [e.kind for e in yubei.events] == ["agreement_planned", "occurrence_replanned", "sweep_due", "occurrence_done"]
+    assert [e.kind for e in yubei.events] == [
+        "agreement_planned",
+        "occurrence_replanned",
+        "sweep_due",
+        "occurrence_done",
+    ]
     assert yubei.events[0].payload["version"] == 1 and yubei.events[-1].actor == YUBEI
     assert yubei.events[-1].at.astimezone(SHANGHAI).date() == dt.date(2026, 1, 5)
     assert [e.kind for e in patrol.events] == ["agreement_planned", "sweep_overdue", "occurrence_done"]
     assert patrol.events[-1].evidence == ["https://x.cn/1.jpg"]
-    assert [e.kind for e in new.events] == ["agreement_planned", "occurrence_cancelled"] and new.events[0].payload["version"] == 2
+    assert [e.kind for e in new.events] == ["agreement_planned", "occurrence_cancelled"] and new.events[0].payload[
+        "version"
+    ] == 2
     assert [e.kind for e in early.events] == ["agreement_planned", "occurrence_replanned", "sweep_due"]
 
 
@@ -183,10 +243,17 @@ def test_clause_history(db_url: str, history: dict[str, int]) -> None:
             clause_history(s, "test-small", "9.9")
     kinds = [e.kind for e in result.events]
     assert kinds == [
-        "agreement_planned", "agreement_planned", *["occurrence_replanned"] * 3, "sweep_due",
-        "occurrence_waived", "occurrence_progress", "occurrence_done",
+        "agreement_planned",
+        "agreement_planned",
+        *["occurrence_replanned"] * 3,
+        "sweep_due",
+        "occurrence_waived",
+        "occurrence_progress",
+        "occurrence_done",
     ]
-    assert sorted(result.events[5].payload["occurrence_ids"]) == sorted(v for k, v in history.items() if k.startswith("1.2@"))
+    assert sorted(result.events[5].payload["occurrence_ids"]) == sorted(
+        v for k, v in history.items() if k.startswith("1.2@")
+    )
     assert result.occurrences == 3 and result.targets == {"suggestions": 20}
     assert json.dumps([e.payload for e in result.events], ensure_ascii=False).count("已并入市级活动") == 1
 

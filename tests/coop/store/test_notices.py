@@ -28,7 +28,9 @@ def plan(url: str, text: str) -> None:
 
 def kinds(url: str) -> dict[str, set[str]]:
     with session_scope(url) as s:
-        rows = s.execute(select(Occurrence.key, Notice.kind).join(Occurrence, Occurrence.id == Notice.occurrence_id)).all()
+        rows = s.execute(
+            select(Occurrence.key, Notice.kind).join(Occurrence, Occurrence.id == Notice.occurrence_id)
+        ).all()
     out: dict[str, set[str]] = {}
     for key, kind in rows:
         out.setdefault(key.split("@")[0], set()).add(kind)

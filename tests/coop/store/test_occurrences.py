@@ -33,7 +33,11 @@ def test_done_report_closes_occurrence_and_lands_in_ledger(db_url: str, planned:
     oid = planned["1.1@2026-03-31"]
     with session_scope(db_url) as s:
         event_id = record_completion(
-            s, CompletionReport(oid, YUBEI, participants=48, metrics={"participants": 48}, evidence=["https://example.cn/p.jpg"]), "渝北区"
+            s,
+            CompletionReport(
+                oid, YUBEI, participants=48, metrics={"participants": 48}, evidence=["https://example.cn/p.jpg"]
+            ),
+            "渝北区",
         )
     with session_scope(db_url) as s:
         occ = s.get(Occurrence, oid)
@@ -104,4 +108,3 @@ def test_sweep_marks_due_and_overdue_once(db_url: str, planned: dict[str, int]) 
     assert statuses["1.1@2025-12-31"] == "overdue"
     assert statuses["1.1@2026-06-30"] == "planned"
     assert (second.became_due, second.became_overdue) == (0, 0)
-

@@ -18,12 +18,22 @@ def _fill(url: str, n: int) -> None:
     with session_scope(url) as s:
         s.execute(insert(Agency), [dict(name="测试区", full_name="测试区")])
         agency = s.execute(select(Agency.id)).scalar_one()
-        s.execute(insert(Department), [dict(agency_id=agency, name="部门", channels=["c-wecom"], escalation_channels=[])])
+        s.execute(
+            insert(Department), [dict(agency_id=agency, name="部门", channels=["c-wecom"], escalation_channels=[])]
+        )
         dept = s.execute(select(Department.id)).scalar_one()
         s.execute(
             insert(OutboxMessage),
             [
-                dict(dedup_key=f"k:{i}", department_id=dept, recipient_role="department", channel="c-wecom", kind="digest", subject=f"第{i}条", body="正文")
+                dict(
+                    dedup_key=f"k:{i}",
+                    department_id=dept,
+                    recipient_role="department",
+                    channel="c-wecom",
+                    kind="digest",
+                    subject=f"第{i}条",
+                    body="正文",
+                )
                 for i in range(n)
             ],
         )

@@ -56,7 +56,11 @@ def test_amendment_replans_future_keeps_done_and_cancels_removed_clause(db_url: 
     plan(db_url)
     with session_scope(db_url) as s:
         done_id = s.execute(select(Occurrence.id).where(Occurrence.key == "1.1@2025-12-31")).scalar_one()
-        record_completion(s, CompletionReport(done_id, "渝北区/区委社会工作部", participants=45, metrics={"participants": 45}), "渝北区")
+        record_completion(
+            s,
+            CompletionReport(done_id, "渝北区/区委社会工作部", participants=45, metrics={"participants": 45}),
+            "渝北区",
+        )
     amended = SMALL.replace("rotate: [渝北区, 长寿区, 广安市]", "rotate: [长寿区, 渝北区, 广安市]")
     removed = amended[: amended.index('  - id: "6"')]
     result = plan(db_url, removed)
@@ -70,7 +74,10 @@ def test_amendment_replans_future_keeps_done_and_cancels_removed_clause(db_url: 
         future = [o for o in rows.values() if o.key.startswith("1.1@") and o.due_date >= TODAY]
         assert future and result.updated == sum(1 for o in future if o.version == 2)
         assert all(o.status == "cancelled" for k, o in rows.items() if k.startswith("6.1@"))
-        reasons = [e.payload for e in s.execute(select(LedgerEvent).where(LedgerEvent.kind == "occurrence_cancelled")).scalars()]
+        reasons = [
+            e.payload
+            for e in s.execute(select(LedgerEvent).where(LedgerEvent.kind == "occurrence_cancelled")).scalars()
+        ]
         assert len(reasons) == 4 and all("条款已从协议中删除" in r for r in reasons)
         assert verify(s).ok
     # and planning the amended text again is a no-op
@@ -90,21 +97,22 @@ def test_failure_mid_plan_leaves_database_unchanged(db_url: str) -> None:
     amended = parse_agreement(SMALL.replace("targets: {participants: 50}", "targets: {participants: 70}"), "small.yaml")
     planned = expand(amended, CAL, 1000)
     broken = planned + [type(planned[0])(**{**planned[0].__dict__, "key": "9.9@2026-01-01", "clause": "9.9"})]
-    with pytest.raises(KeyError):
-        with session_scope(db_url) as session:
-            apply_plan(session, amended, broken, TODAY, "tester", calendar_fingerprint(CAL))
+    with pytest.raises(KeyError), session_scope(db_url) as session:
+        apply_plan(session, amended, broken, TODAY, "tester", calendar_fingerprint(CAL))
     assert snapshot(db_url) == before
 
 
 def test_each_party_occurrences_belong_to_each_party(db_url: str) -> None:
     plan(db_url)
     with get_engine(db_url).connect() as conn:
-        owners = conn.execute(
-            text(
-                "SELECT a.name FROM occurrence o JOIN department d ON d.id = o.department_id "
-                "JOIN agency a ON a.id = d.agency_id WHERE o.key LIKE '1.2@%' ORDER BY a.name"
+        owners = (
+            conn.execute(
+                text(
+                    "SELECT a.name FROM occurrence o JOIN department d ON d.id = o.department_id "
+                    "JOIN agency a ON a.id = d.agency_id WHERE o.key LIKE '1.2@%' ORDER BY a.name"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert sorted(owners) == sorted(["渝北区", "长寿区", "广安市"])
-
-

@@ -31,7 +31,9 @@ def test_overdue_lists_the_longest_overdue_first_with_a_total(db_url: str) -> No
     day = dt.date(2026, 3, 20)
     _plan_and_sweep(db_url, day)
     with session_scope(db_url) as session:
-        expected = session.execute(select(Occurrence.id, Occurrence.due_date).where(Occurrence.status == "overdue")).all()
+        expected = session.execute(
+            select(Occurrence.id, Occurrence.due_date).where(Occurrence.status == "overdue")
+        ).all()
         total, items = overdue(session, limit=3)
     assert total == len(expected) == 7
     assert [i.occurrence_id for i in items] == [oid for oid, _ in sorted(expected, key=lambda r: (r[1], r[0]))][:3]

@@ -36,7 +36,10 @@ def test_departments_are_not_coordinators(live: Live, method: str, path: str, kw
     assert counts(live.db_url) == (0, 1, 0)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/audit/rates", "/api/v1/audit/verify", "/api/v1/audit/export.csv", "/api/v1/audit/occurrences/1/history"])
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/audit/rates", "/api/v1/audit/verify", "/api/v1/audit/export.csv", "/api/v1/audit/occurrences/1/history"],
+)
 def test_departments_cannot_audit_and_anonymous_gets_401(live: Live, path: str) -> None:
     with live.client("yubei") as yubei, live.client() as anonymous:
         assert yubei.get(path).status_code == 403
@@ -61,7 +64,13 @@ def test_coordinator_waives_and_cancels_with_reasons_in_the_ledger(live: Live) -
         twice = coordinator.post(f"/api/v1/coordinator/occurrences/{waived}/cancel", json={"reason": "再次"})
         missing = coordinator.post("/api/v1/coordinator/occurrences/999999/waive", json={"reason": "x"})
         empty = coordinator.post(f"/api/v1/coordinator/occurrences/{cancelled}/waive", json={"reason": ""})
-    assert (w.status_code, c.status_code, twice.status_code, missing.status_code, empty.status_code) == (200, 200, 409, 404, 422)
+    assert (w.status_code, c.status_code, twice.status_code, missing.status_code, empty.status_code) == (
+        200,
+        200,
+        409,
+        404,
+        422,
+    )
     with session_scope(live.db_url) as s:
         assert s.get(Occurrence, waived).status == "waived" and s.get(Occurrence, cancelled).status == "cancelled"  # type: ignore[union-attr]
         events = {e.kind: e for e in s.execute(select(LedgerEvent)).scalars()}
@@ -71,7 +80,9 @@ def test_coordinator_waives_and_cancels_with_reasons_in_the_ledger(live: Live) -
 
 def test_coordinator_plans_from_the_agreements_folder_only(live: Live) -> None:
     with live.client("coordinator") as coordinator:
-        again = coordinator.post("/api/v1/coordinator/plan", json={"agreement_file": "small.yaml", "today": "2026-03-01"})
+        again = coordinator.post(
+            "/api/v1/coordinator/plan", json={"agreement_file": "small.yaml", "today": "2026-03-01"}
+        )
         traversal = coordinator.post("/api/v1/coordinator/plan", json={"agreement_file": "../conftest.py"})
         absolute = coordinator.post("/api/v1/coordinator/plan", json={"agreement_file": "/etc/passwd.yaml"})
         missing = coordinator.post("/api/v1/coordinator/plan", json={"agreement_file": "nope.yaml"})
@@ -101,6 +112,8 @@ def test_coordinator_mints_links_that_work_only_for_that_department(live: Live) 
 def test_wrong_coordinator_token_is_401(live: Live) -> None:
     with live.client() as client:
         response = client.post(
-            "/api/v1/coordinator/plan", json={"agreement_file": "small.yaml"}, headers={"Authorization": "Bearer coordinator-test-token-012345678X"}
+            "/api/v1/coordinator/plan",
+            json={"agreement_file": "small.yaml"},
+            headers={"Authorization": "Bearer coordinator-test-token-012345678X"},
         )
     assert response.status_code == 401

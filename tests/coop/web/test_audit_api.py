@@ -21,7 +21,11 @@ from models.db import session_scope
 def reported(live: Live) -> Live:
     """Today's activity on the small agreement: two reports, a partial one with a file, one waiver, a sweep."""
     o = live.occurrences
-    with live.client("yubei") as yubei, live.client("changshou") as changshou, live.client("coordinator") as coordinator:
+    with (
+        live.client("yubei") as yubei,
+        live.client("changshou") as changshou,
+        live.client("coordinator") as coordinator,
+    ):
         sha = yubei.post("/api/v1/evidence", files={"file": ("签到表.png", PNG, "image/png")}).json()["ref"]
         for oid, body in [
             (o["1.1@2026-03-31"], {"participants": 45, "metrics": {"participants": 45}, "evidence": [sha]}),
@@ -29,8 +33,12 @@ def reported(live: Live) -> Live:
         ]:
             assert yubei.post(f"/api/v1/occurrences/{oid}/reports", json=body).status_code == 201
         partial = {"outcome": "partial", "metrics": {"suggestions": 7}, "note": "已收集7条"}
-        assert changshou.post(f"/api/v1/occurrences/{o['1.2@2025-10-01/长寿区']}/reports", json=partial).status_code == 201
-        waive = coordinator.post(f"/api/v1/coordinator/occurrences/{o['1.2@2025-10-01/广安市']}/waive", json={"reason": "并入市级活动"})
+        assert (
+            changshou.post(f"/api/v1/occurrences/{o['1.2@2025-10-01/长寿区']}/reports", json=partial).status_code == 201
+        )
+        waive = coordinator.post(
+            f"/api/v1/coordinator/occurrences/{o['1.2@2025-10-01/广安市']}/waive", json={"reason": "并入市级活动"}
+        )
         assert waive.status_code == 200
     with session_scope(live.db_url) as s:
         sweep(s, today_in_shanghai(), "系统")
@@ -42,7 +50,14 @@ def test_rates_by_party(reported: Live) -> None:
         body = auditor.get("/api/v1/audit/rates", params={"group_by": "party"}).json()
     overall = body["overall"]
     # 11 occurrences are past due; 广安市's is waived: 10 expected, one done (late), nine overdue, one done early.
-    assert (overall["total"], overall["expected"], overall["done"], overall["on_time"], overall["overdue"], overall["done_total"]) == (15, 10, 1, 0, 9, 2)
+    assert (
+        overall["total"],
+        overall["expected"],
+        overall["done"],
+        overall["on_time"],
+        overall["overdue"],
+        overall["done_total"],
+    ) == (15, 10, 1, 0, 9, 2)
     assert overall["completion_rate"] == 0.1 and overall["on_time_rate"] == 0.0
     groups = {g["group"]: g for g in body["groups"]}
     assert (groups["渝北区"]["expected"], groups["渝北区"]["done"], groups["渝北区"]["overdue"]) == (9, 1, 8)
@@ -75,8 +90,17 @@ def test_history_shows_who_when_and_evidence(reported: Live) -> None:
     kinds = [e["kind"] for e in history["events"]]
     assert kinds == ["agreement_planned", "occurrence_done"]  # reported before the sweep, so never swept
     done = history["events"][-1]
-    assert done["actor"].startswith("渝北区/区委社会工作部") and done["evidence"][0].startswith("sha256:") and done["payload"]["on_time"] is False
-    assert [e["kind"] for e in clause["events"]] == ["agreement_planned", "occurrence_progress", "occurrence_waived", "sweep_overdue"]
+    assert (
+        done["actor"].startswith("渝北区/区委社会工作部")
+        and done["evidence"][0].startswith("sha256:")
+        and done["payload"]["on_time"] is False
+    )
+    assert [e["kind"] for e in clause["events"]] == [
+        "agreement_planned",
+        "occurrence_progress",
+        "occurrence_waived",
+        "sweep_overdue",
+    ]
     assert unknown.status_code == 404 and unknown_clause.status_code == 422
 
 
@@ -111,12 +135,18 @@ def test_csv_and_xlsx_exports_stream_every_occurrence(reported: Live) -> None:
 def test_verify_finds_the_first_tampered_event(reported: Live) -> None:
     with reported.client("auditor") as auditor:
         assert auditor.get("/api/v1/audit/verify").json() == {
-            "ok": True, "events": 6, "head_matches": True, "first_break_event": None, "first_break_reason": None
+            "ok": True,
+            "events": 6,
+            "head_matches": True,
+            "first_break_event": None,
+            "first_break_reason": None,
         }
         with session_scope(reported.db_url) as s:
             payload = s.execute(text("SELECT payload FROM ledger_event WHERE id = 2")).scalar_one()
         assert json.loads(payload)["participants"] == 45
-        forged = json.dumps({**json.loads(payload), "participants": 450}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        forged = json.dumps(
+            {**json.loads(payload), "participants": 450}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
         tamper(reported.db_url, "UPDATE ledger_event SET payload = :p WHERE id = 2", {"p": forged})
         result = auditor.get("/api/v1/audit/verify").json()
     assert result["ok"] is False and result["first_break_event"] == 2 and "altered" in result["first_break_reason"]

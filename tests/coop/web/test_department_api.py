@@ -18,7 +18,11 @@ def test_department_lists_only_its_own_open_occurrences(live: Live) -> None:
         mine = yubei.get("/api/v1/occurrences", params={"status": "all"}).json()
         theirs = changshou.get("/api/v1/occurrences", params={"status": "all"}).json()
         me = yubei.get("/api/v1/me").json()
-    assert me["role"] == "department" and me["department"]["party"] == "渝北区" and me["department"]["name"] == "区委社会工作部"
+    assert (
+        me["role"] == "department"
+        and me["department"]["party"] == "渝北区"
+        and me["department"]["name"] == "区委社会工作部"
+    )
     yubei_ids = {v for k, v in live.occurrences.items() if k.startswith("1.1@") or k == "1.2@2025-10-01/渝北区"}
     assert {o["id"] for o in mine} == yubei_ids
     assert {o["id"] for o in theirs} == {live.occurrences["1.2@2025-10-01/长寿区"]}
@@ -42,7 +46,12 @@ def test_report_lands_in_ledger_with_token_as_actor(live: Live) -> None:
     with live.client("yubei") as yubei:
         response = yubei.post(
             f"/api/v1/occurrences/{oid}/reports",
-            json={"outcome": "done", "participants": 48, "metrics": {"participants": 48}, "evidence": ["https://example.cn/p.jpg"]},
+            json={
+                "outcome": "done",
+                "participants": 48,
+                "metrics": {"participants": 48},
+                "evidence": ["https://example.cn/p.jpg"],
+            },
         )
         assert response.status_code == 201, response.text
         body = response.json()
@@ -115,8 +124,14 @@ def test_evidence_upload_is_content_addressed_and_cited_in_the_ledger(live: Live
         second = yubei.post("/api/v1/evidence", files={"file": ("same.png", PNG, "application/octet-stream")})
         assert first.status_code == second.status_code == 201, first.text
         uploaded = first.json()
-        report = yubei.post(f"/api/v1/occurrences/{oid}/reports", json={"outcome": "partial", "evidence": [uploaded["ref"]]})
-    assert uploaded["sha256"] == digest and uploaded["content_type"] == "image/png" and uploaded["filename"] == "签到表.png"
+        report = yubei.post(
+            f"/api/v1/occurrences/{oid}/reports", json={"outcome": "partial", "evidence": [uploaded["ref"]]}
+        )
+    assert (
+        uploaded["sha256"] == digest
+        and uploaded["content_type"] == "image/png"
+        and uploaded["filename"] == "签到表.png"
+    )
     assert second.json()["sha256"] == digest
     assert stored_files(live) == [files.path_for(live.settings.evidence_dir, digest)]
     assert stored_files(live)[0].read_bytes() == PNG

@@ -40,7 +40,9 @@ def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
 
 def report_url(live: Live, key: str) -> str:
     assert live.settings.secret_key is not None
-    token = LinkSigner(live.settings.secret_key.get_secret_value()).issue("report", live.departments[YUBEI], live.occurrences[key])
+    token = LinkSigner(live.settings.secret_key.get_secret_value()).issue(
+        "report", live.departments[YUBEI], live.occurrences[key]
+    )
     return f"{live.url}/r/{token}"
 
 
@@ -80,7 +82,15 @@ def test_department_fills_the_form_on_a_phone_with_a_photo(live: Live, page, tmp
     assert stored_files(live) == [path_for(live.settings.evidence_dir, digest)]
     with session_scope(live.db_url) as s:
         reports = s.execute(select(Report).order_by(Report.id)).scalars().all()
-        events = s.execute(select(LedgerEvent).where(LedgerEvent.kind.in_(["occurrence_progress", "occurrence_done"])).order_by(LedgerEvent.id)).scalars().all()  # type: ignore[attr-defined]
+        events = (
+            s.execute(
+                select(LedgerEvent)
+                .where(LedgerEvent.kind.in_(["occurrence_progress", "occurrence_done"]))
+                .order_by(LedgerEvent.id)
+            )
+            .scalars()
+            .all()
+        )  # type: ignore[attr-defined]
     assert [(r.outcome, r.participants, r.metrics, r.note) for r in reports] == [
         ("partial", 30, {"participants": 30}, "第一期已举办"),
         ("done", 20, {"participants": 20}, None),

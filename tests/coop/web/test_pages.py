@@ -24,7 +24,9 @@ def report_link(live: Live, key: str = "1.1@2026-12-31", department: str = YUBEI
     return "/r/" + signer(live).issue("report", live.departments[department], live.occurrences[key], **kwargs)  # type: ignore[arg-type]
 
 
-def post_form(client: httpx.Client, path: str, data: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]] | None = None) -> httpx.Response:
+def post_form(
+    client: httpx.Client, path: str, data: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]] | None = None
+) -> httpx.Response:
     return client.post(path, data=data, files=files or [("files", ("", b"", "application/octet-stream"))])
 
 
@@ -50,7 +52,13 @@ def test_form_submission_records_once_and_replay_is_refused(live: Live) -> None:
         done = post_form(
             client,
             path,
-            {"outcome": "partial", "participants": "30", "metric.participants": "30", "evidence": "https://example.cn/a.jpg\n\n", "note": "第一批"},
+            {
+                "outcome": "partial",
+                "participants": "30",
+                "metric.participants": "30",
+                "evidence": "https://example.cn/a.jpg\n\n",
+                "note": "第一批",
+            },
             [("files", ("签到表.png", PNG, "image/png"))],
         )
         assert done.status_code == 201, done.text
@@ -67,7 +75,9 @@ def test_form_submission_records_once_and_replay_is_refused(live: Live) -> None:
         assert [r.outcome for r in reports] == ["partial", "done"]
         assert reports[0].evidence[0] == "https://example.cn/a.jpg" and reports[0].evidence[1].startswith("sha256:")
         assert len(s.execute(select(UsedLink)).all()) == 2
-        actors = {e.actor for e in s.execute(select(LedgerEvent).where(LedgerEvent.kind != "agreement_planned")).scalars()}
+        actors = {
+            e.actor for e in s.execute(select(LedgerEvent).where(LedgerEvent.kind != "agreement_planned")).scalars()
+        }
     assert actors == {f"{YUBEI}（网页链接）"}
     assert len(stored_files(live)) == 1
 
@@ -82,7 +92,12 @@ def test_form_submission_records_once_and_replay_is_refused(live: Live) -> None:
         ({"outcome": "maybe"}, None, 422, "请选择完成情况"),
         ({"outcome": "cannot", "note": ""}, None, 422, "原因"),
         ({"outcome": "done", "evidence": "javascript:alert(1)"}, None, 422, "佐证材料"),
-        ({"outcome": "done"}, [("files", ("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 70_000, "image/png"))], 413, "上限"),
+        (
+            {"outcome": "done"},
+            [("files", ("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 70_000, "image/png"))],
+            413,
+            "上限",
+        ),
         ({"outcome": "done"}, [("files", ("a.pdf", b"MZ\x90\x00 windows exe", "application/pdf"))], 415, "不支持"),
     ],
 )
@@ -114,7 +129,9 @@ def test_links_expire_are_single_purpose_and_cannot_be_forged(live: Live) -> Non
     expired = report_link(live, ttl=dt.timedelta(days=7), now=past)
     list_link = "/d/" + signer(live).issue("list", live.departments[YUBEI])
     good = report_link(live)
-    forged = "/r/" + LinkSigner("another-secret-key-0123456789").issue("report", live.departments[YUBEI], live.occurrences["1.1@2026-12-31"])
+    forged = "/r/" + LinkSigner("another-secret-key-0123456789").issue(
+        "report", live.departments[YUBEI], live.occurrences["1.1@2026-12-31"]
+    )
     tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
     with live.client() as client:
         assert client.get(expired).status_code == 410 and "过期" in client.get(expired).text
@@ -145,7 +162,9 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
     path = report_link(live)
     limit = live.settings.max_upload_bytes * 10 + 256 * 1024
     with live.client() as client:
-        declared = client.post(path, content=b"x" * (limit + 1), headers={"content-type": "multipart/form-data; boundary=b"})
+        declared = client.post(
+            path, content=b"x" * (limit + 1), headers={"content-type": "multipart/form-data; boundary=b"}
+        )
 
         def chunked():  # a well-formed upload without Content-Length: the limit is counted while reading
             yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
@@ -153,7 +172,9 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
                 yield b"y" * 65536
 
         streamed = client.post(path, content=chunked(), headers={"content-type": "multipart/form-data; boundary=b"})
-        too_many = client.post(path, data={"outcome": "done"}, files=[("files", (f"{i}.png", PNG, "image/png")) for i in range(11)])
+        too_many = client.post(
+            path, data={"outcome": "done"}, files=[("files", (f"{i}.png", PNG, "image/png")) for i in range(11)]
+        )
     assert declared.status_code == 413
     assert streamed.status_code == 413
     assert too_many.status_code == 400
@@ -164,8 +185,8 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
 def test_unstorable_text_is_refused_not_a_server_error(live: Live) -> None:
     path = report_link(live)
     raw = (
-        b"--b\r\nContent-Disposition: form-data; name=\"outcome\"\r\n\r\ncannot\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n\xff\xfe broken \xed\xa0\x80\r\n--b--\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="outcome"\r\n\r\ncannot\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n\xff\xfe broken \xed\xa0\x80\r\n--b--\r\n'
     )
     with live.client() as client:
         nul = post_form(client, path, {"outcome": "cannot", "note": "原因\x00隐藏"})
