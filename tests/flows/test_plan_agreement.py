@@ -56,7 +56,7 @@ def test_plan_publishes_chinese_artifact(db_env: str) -> None:
     plan_agreement(agreement=str(FIXTURES / "small.yaml"), today=TODAY)
     markdown = asyncio.run(_latest_artifact_markdown("plan-test-small"))
     assert "新增 **15** 项" in markdown
-    assert "近期" in markdown or "截止日期" in markdown
+    assert "| 截止日期 | 条款 | 任务 | 责任单位 | 承办方 | 状态 |" in markdown  # the next-due table
     assert "测试合作协议" in markdown
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import insert, select, update
 
 from coop.notify.robots import DeliveryResult
@@ -132,3 +133,37 @@ def test_renew_extends_our_leases_and_reports_the_ones_taken_over(db_url: str) -
         assert abs((rows[i].lease_until - (now + dt.timedelta(seconds=LEASE))).total_seconds()) < 1
     assert rows[taken.id].claimed_by == "w2"
     assert _claim(db_url, "w3", 3) == []  # renewed leases are not up for grabs
+
+
+def test_a_message_still_backing_off_is_not_claimed(db_url: str) -> None:
+    _fill(db_url, 3)
+    later = utcnow() + dt.timedelta(seconds=30)  # sooner than the lease of the message claimed meanwhile
+    with session_scope(db_url) as s:  # the first two failed and wait for their retry time
+        ids = sorted(s.execute(select(OutboxMessage.id)).scalars())
+        s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids[:2])).values(next_attempt_at=later))  # type: ignore[union-attr]
+
+    assert [m.id for m in _claim(db_url, "w1", 10)] == [ids[2]]
+    with session_scope(db_url) as s:  # once their time has come they are claimed
+        due = claim(s, "w2", 10, later + dt.timedelta(seconds=1), LEASE)
+    assert sorted(m.id for m in due) == ids[:2]
+
+
+@pytest.mark.parametrize("outcome", ["dead", "retry", "sent"])
+def test_a_dispatcher_that_lost_its_lease_cannot_settle_the_new_holders_row(db_url: str, outcome: str) -> None:
+    _fill(db_url, 1)
+    [old] = _claim(db_url, "w1", 1)
+    with session_scope(db_url) as s:  # w1's lease ran out; w2 claimed the message again
+        s.get(OutboxMessage, old.id).lease_until = utcnow() - dt.timedelta(seconds=1)  # type: ignore[union-attr]
+    [new] = _claim(db_url, "w2", 1)
+    assert new.id == old.id and new.attempt == 2
+    result = {
+        "dead": DeliveryResult(False, False, 200, "errcode 93000"),
+        "retry": DeliveryResult(False, True, 503, "HTTP 503"),
+        "sent": DeliveryResult(True, False, 200, "ok"),
+    }[outcome]
+
+    with session_scope(db_url) as s:
+        settle(s, "w1", [(old, result, "wecom", 10)], utcnow(), max_attempts=1, base=5.0, ceiling=900.0)
+
+    row = _rows(db_url)[old.id]
+    assert (row.status, row.claimed_by, row.last_error, row.sent_at) == ("sending", "w2", None, None)
