@@ -34,9 +34,27 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-## Install everything the tests need, then run the whole suite (SQLite and the local PostgreSQL).
-test: $(STAMP) browser
-	$(BIN)/python -m pytest
+## The gates, cheapest first, so CI fails fast: lint, format, types (mypy --strict), import layers (lint-imports).
+.PHONY: gates
+gates: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## pytest-xdist workers (`auto` = one per core); `make test PYTEST_WORKERS=0` runs the suite in one process.
+PYTEST_WORKERS ?= auto
+
+## Install everything the tests need, run the gates, then the whole suite (SQLite and the local PostgreSQL) in
+## parallel; tests that share a server are kept on one worker by their xdist_group (--dist loadgroup).
+test: $(STAMP) browser gates
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+## Mutation testing of the core (issue 17), outside `make test`: mutmut, one module at a time against the tests that
+## mirror it; scores and survivors in .coop/mutation/, summarised in tests/MUTATION.md. `make mutation MODULES=coop/ledger.py`.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(BIN)/python tests/mutation.py $(MODULES)
 
 ## Debian's Chromium for the browser tests (Playwright cannot download browsers here), and a CJK font for screenshots.
 .PHONY: browser

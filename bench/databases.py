@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from coop.migrate import upgrade
+from coop.services.schema import upgrade
 
 PG_ADMIN = os.environ.get("COOP_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PARENTS = ("agency", "department", "agreement", "programme", "clause")
@@ -87,6 +87,7 @@ def copy_parents(source_url: str, target_url: str) -> None:
     try:
         for table in PARENTS:
             cur = src.execute(f"SELECT * FROM {table} ORDER BY id")
+            assert cur.description is not None  # a SELECT always describes its columns
             cols = [d[0] for d in cur.description]
             rows = cur.fetchall()
             marks = ", ".join(["?" if isinstance(dst, sqlite3.Connection) else "%s"] * len(cols))

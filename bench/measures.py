@@ -6,6 +6,7 @@ Every function returns a plain dict of numbers and short strings; nothing here d
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -26,9 +27,10 @@ def _agreement_files(directory: str) -> list[Path]:
 
 
 def plan(url: str, directory: str, today: str) -> dict[str, Any]:
-    """The engine's batch planner (coop.planner.plan_files, as `coop plan` and the plan-all flow run it):
+    """The engine's batch planner (coop.services.planning.plan_files, as `coop plan-batch` runs it):
     one transaction per agreement, the next files read and expanded in a helper thread meanwhile."""
-    from coop.planner import plan_files
+    from coop.services.planning import plan_files
+    from coop.settings import Settings
     from models.db import get_engine
 
     get_engine(url).connect().close()
@@ -36,48 +38,58 @@ def plan(url: str, directory: str, today: str) -> dict[str, Any]:
     prepare_s = write_s = 0.0
     rows = created = 0
     started = time.perf_counter()
-    for outcome in plan_files(_agreement_files(directory), dt.date.fromisoformat(today), ACTOR, url):
+    day = dt.date.fromisoformat(today)
+    for outcome in plan_files(url, _agreement_files(directory), day, ACTOR, settings=Settings(database_url=url)):
         if outcome.result is None:
             raise RuntimeError(f"{outcome.path}: {outcome.error}")
         prepare_s, write_s = prepare_s + outcome.prepare_seconds, write_s + outcome.write_seconds
         rows += outcome.occurrences
         created += outcome.result.created
     total = time.perf_counter() - started
-    return dict(seconds=total, prepare_s=prepare_s, write_s=write_s, rows=rows, created=created, idle_rss_mb=idle)
+    return {
+        "seconds": total,
+        "prepare_s": prepare_s,
+        "write_s": write_s,
+        "rows": rows,
+        "created": created,
+        "idle_rss_mb": idle,
+    }
 
 
 def replan(url: str, directory: str, today: str) -> dict[str, Any]:
-    """The same pipeline on unchanged files; counts every table's rows and the ledger head before and after."""
+    """The same pipeline on unchanged files; a digest of every row of every table before and after."""
     before = _footprint(url)
     result = plan(url, directory, today)
     after = _footprint(url)
-    result["rows_written"] = sum(abs(after[k] - before[k]) for k in before if isinstance(before[k], int))
-    result["ledger_unchanged"] = after["ledger_head"] == before["ledger_head"]
+    result["tables"] = len(before)
+    result["tables_changed"] = sorted(t for t in before.keys() | after.keys() if before.get(t) != after.get(t))
+    result["ledger_unchanged"] = before.get("ledger_head") == after.get("ledger_head")
     result["unchanged_footprint"] = before == after
     return result
 
 
-def _footprint(url: str) -> dict[str, Any]:
-    conn = connect(url)
-    try:
-        out: dict[str, Any] = {}
-        for table in (
-            "agency",
-            "department",
-            "agreement",
-            "agreement_version",
-            "programme",
-            "clause",
-            "occurrence",
-            "ledger_event",
-            "notice",
-        ):
-            out[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-        out["max_updated_at"] = str(conn.execute("SELECT max(updated_at) FROM occurrence").fetchone()[0])  # type: ignore[index]
-        out["ledger_head"] = tuple(conn.execute("SELECT last_id, last_hash FROM ledger_head").fetchone() or ())
-        return out
-    finally:
-        conn.close()
+def _footprint(url: str) -> dict[str, tuple[int, str]]:
+    """Every table's row count and the SHA-256 of its rows in primary-key order (outside any timed figure)."""
+    from sqlalchemy import inspect, text
+
+    from models.db import get_engine
+
+    out: dict[str, tuple[int, str]] = {}
+    with get_engine(url).connect() as conn:
+        inspector = inspect(conn)  # on this connection: a second one would wait on SQLite's write lock
+        for table in sorted(inspector.get_table_names()):
+            key = inspector.get_pk_constraint(table)["constrained_columns"] or [
+                c["name"] for c in inspector.get_columns(table)
+            ]
+            order = ", ".join(f'"{c}"' for c in key)
+            rows = conn.execution_options(yield_per=10_000).execute(text(f'SELECT * FROM "{table}" ORDER BY {order}'))
+            digest, count = hashlib.sha256(), 0
+            for row in rows:
+                digest.update(repr(tuple(row)).encode())
+                digest.update(b"\n")
+                count += 1
+            out[table] = (count, digest.hexdigest())
+    return out
 
 
 def raw_insert(source_url: str, target_url: str, per_agreement: bool = False) -> dict[str, Any]:
@@ -104,7 +116,7 @@ def raw_insert(source_url: str, target_url: str, per_agreement: bool = False) ->
     seconds = time.perf_counter() - started
     count = conn.execute("SELECT count(*) FROM occurrence").fetchone()[0]  # type: ignore[index]
     conn.close()
-    return dict(seconds=seconds, rows=count, transactions=len(groups), idle_rss_mb=idle)
+    return {"seconds": seconds, "rows": count, "transactions": len(groups), "idle_rss_mb": idle}
 
 
 def _by_agreement(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
@@ -123,6 +135,7 @@ def history(url: str, today: str, stragglers: int) -> dict[str, Any]:
     which stays open and becomes overdue — a deployment where most work gets reported.
     """
     from sqlalchemy import and_, update
+    from sqlmodel import col
 
     from coop.store.occurrences import sweep
     from models.db import session_scope
@@ -132,7 +145,7 @@ def history(url: str, today: str, stragglers: int) -> dict[str, Any]:
     with session_scope(url) as session:
         session.execute(
             update(Occurrence)
-            .where(and_(Occurrence.due_date < day - dt.timedelta(days=14), Occurrence.id % stragglers != 0))  # type: ignore[operator]
+            .where(and_(col(Occurrence.due_date) < day - dt.timedelta(days=14), col(Occurrence.id) % stragglers != 0))
             .values(status=OccurrenceStatus.done, closed_at=utcnow())
         )
     started = time.perf_counter()
@@ -140,7 +153,7 @@ def history(url: str, today: str, stragglers: int) -> dict[str, Any]:
         result = sweep(session, day, ACTOR)
     seconds = time.perf_counter() - started
     _analyze(url)
-    return dict(sweep_s=seconds, became_due=result.became_due, became_overdue=result.became_overdue)
+    return {"sweep_s": seconds, "became_due": result.became_due, "became_overdue": result.became_overdue}
 
 
 def _analyze(url: str) -> None:
@@ -189,14 +202,14 @@ def due_scan(url: str, repeats: int) -> dict[str, Any]:
         t, rows = timed(indexed_sql, False)
         indexed.append(t)
         full.append(timed(full_sql, True)[0])
-    result = dict(
-        indexed_ms=statistics.median(indexed) * 1000,
-        full_ms=statistics.median(full) * 1000,
-        rows=rows,
-        explain=plan_of(indexed_sql, False),
-        explain_full=plan_of(full_sql, True),
-        sql=indexed_sql,
-    )
+    result = {
+        "indexed_ms": statistics.median(indexed) * 1000,
+        "full_ms": statistics.median(full) * 1000,
+        "rows": rows,
+        "explain": plan_of(indexed_sql, False),
+        "explain_full": plan_of(full_sql, True),
+        "sql": indexed_sql,
+    }
     conn.close()
     return result
 
@@ -209,6 +222,7 @@ def _force_full(conn: Any, full: bool) -> None:
 def audit(url: str, today: str, cells: int, budget_s: float, seed: int = 11) -> dict[str, Any]:
     """Department × quarter: coop.store.audit.occurrence_states for one department and one quarter, repeated."""
     from sqlalchemy import func, select
+    from sqlmodel import col
 
     from coop.store.audit import AuditFilter, occurrence_states
     from models.db import readonly_session_scope
@@ -218,7 +232,7 @@ def audit(url: str, today: str, cells: int, budget_s: float, seed: int = 11) -> 
     rng = random.Random(seed)
     with readonly_session_scope(url, switch_role=False) as session:
         departments = list(
-            session.execute(select(Occurrence.department_id).group_by(Occurrence.department_id)).scalars()
+            session.execute(select(col(Occurrence.department_id)).group_by(col(Occurrence.department_id))).scalars()
         )
         lo, hi = session.execute(select(func.min(Occurrence.due_date), func.max(Occurrence.due_date))).one()
     quarters = []
@@ -243,12 +257,12 @@ def audit(url: str, today: str, cells: int, budget_s: float, seed: int = 11) -> 
                 if time.perf_counter() - started > budget_s and i >= 4:
                     break
         times.sort()
-        results[mode] = dict(
-            p50_ms=statistics.median(times) * 1000,
-            p95_ms=times[max(0, round(0.95 * len(times)) - 1)] * 1000,
-            cells=len(times),
-            rows_per_cell=statistics.mean(sizes),
-        )
+        results[mode] = {
+            "p50_ms": statistics.median(times) * 1000,
+            "p95_ms": times[max(0, round(0.95 * len(times)) - 1)] * 1000,
+            "cells": len(times),
+            "rows_per_cell": statistics.mean(sizes),
+        }
     return results
 
 
@@ -277,7 +291,7 @@ def export(url: str, today: str, fmt: str) -> dict[str, Any]:
                 count = write_xlsx(rows, target, HEADER)
             size = target.stat().st_size
         seconds = time.perf_counter() - started
-    return dict(seconds=seconds, rows=count, bytes=size, idle_rss_mb=idle)
+    return {"seconds": seconds, "rows": count, "bytes": size, "idle_rss_mb": idle}
 
 
 def naive_flow(url: str, source_url: str, count: int) -> dict[str, Any]:
@@ -291,7 +305,7 @@ def naive_flow(url: str, source_url: str, count: int) -> dict[str, Any]:
 
     copy_parents(source_url, url)
     columns = OCCURRENCE_COLUMNS[:-1]
-    rows = [dict(zip(columns, r[:-1])) for r in occurrence_rows(source_url)[:count]]
+    rows = [dict(zip(columns, r[:-1], strict=True)) for r in occurrence_rows(source_url)[:count]]
     for r in rows:  # back to Python values, as a task would hold them
         for c in ("nominal_date", "due_date", "window_start"):
             r[c] = dt.date.fromisoformat(str(r[c]))
@@ -315,7 +329,7 @@ def naive_flow(url: str, source_url: str, count: int) -> dict[str, Any]:
     started = time.perf_counter()
     naive(rows)
     seconds = time.perf_counter() - started
-    return dict(seconds=seconds, rows=len(rows))
+    return {"seconds": seconds, "rows": len(rows)}
 
 
 def prefect_flow(url: str, directory: str, today: str) -> dict[str, Any]:
@@ -323,21 +337,32 @@ def prefect_flow(url: str, directory: str, today: str) -> dict[str, Any]:
     from flows.plan_agreement import plan_agreement, plan_all_agreements
 
     warmup = url.removesuffix(".db") + "-warmup.db"
-    from coop.migrate import upgrade
+    from coop.services.schema import upgrade
 
     upgrade(warmup)
+    from coop.settings import get_settings
+
+    def use_database(database: str) -> None:
+        # Flows read the database from the settings (it is no form field), so point the settings at it.
+        os.environ["COOP_DATABASE_URL"] = database
+        get_settings.cache_clear()
+
     # Start Prefect's ephemeral server outside the timing, on a shipped agreement and another database.
-    plan_agreement(
-        agreement="agreements/yugang-social-work-2024.yaml", today=dt.date.fromisoformat(today), database_url=warmup
-    )
+    use_database(warmup)
+    plan_agreement(agreement="agreements/yugang-social-work-2024.yaml", today=dt.date.fromisoformat(today))
+    use_database(url)
     started = time.perf_counter()
-    results = plan_all_agreements(directory=directory, today=dt.date.fromisoformat(today), database_url=url)
+    results = plan_all_agreements(directory=directory, today=dt.date.fromisoformat(today))
     seconds = time.perf_counter() - started
-    return dict(seconds=seconds, rows=sum(r.created + r.kept for r in results), created=sum(r.created for r in results))
+    return {
+        "seconds": seconds,
+        "rows": sum(r.created + r.kept for r in results),
+        "created": sum(r.created for r in results),
+    }
 
 
 def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -> dict[str, Any]:
-    """coop.dispatcher.drain_outbox against a local endpoint answering after `delay_ms`, vs apprise one by one.
+    """coop.services.delivery.drain_outbox against a local endpoint answering after `delay_ms`, vs apprise one by one.
 
     One WeCom robot per department (how departments are configured), so the per-robot pacing of
     20 messages a minute never applies: what is measured is concurrency against a slow endpoint.
@@ -347,10 +372,12 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
     import urllib.request
 
     import apprise
-    from sqlalchemy import insert
+    from sqlalchemy import insert, select
+    from sqlmodel import col
 
-    from coop.dispatcher import drain_outbox
     from coop.notify.channels import channel_env_var
+    from coop.services.delivery import drain_outbox
+    from coop.settings import get_settings
     from models.db import session_scope
     from models.tables import Agency, Department, OutboxMessage
 
@@ -364,12 +391,18 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
             f"- 第{i}项：河小青净滩巡护，截止 2026-06-0{i % 9 + 1}" for i in range(12)
         )
         with session_scope(url) as session:
-            session.execute(insert(Agency), [dict(name="基准区", full_name="基准测试区")])
-            agency_id = session.execute(Agency.__table__.select()).first()[0]  # type: ignore[attr-defined]
+            session.execute(insert(Agency), [{"name": "基准区", "full_name": "基准测试区"}])
+            agency_id = session.execute(select(col(Agency.id))).scalars().first()
+            assert agency_id is not None
             session.execute(
                 insert(Department),
                 [
-                    dict(agency_id=agency_id, name=f"部门{i}", channels=[f"bench-{i}-wecom"], escalation_channels=[])
+                    {
+                        "agency_id": agency_id,
+                        "name": f"部门{i}",
+                        "channels": [f"bench-{i}-wecom"],
+                        "escalation_channels": [],
+                    }
                     for i in range(messages)
                 ],
             )
@@ -377,23 +410,23 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
             session.execute(
                 insert(OutboxMessage),
                 [
-                    dict(
-                        dedup_key=f"bench:{i}",
-                        department_id=depts[i],
-                        recipient_role="department",
-                        channel=f"bench-{i}-wecom",
-                        kind="digest",
-                        subject=f"【协作通】部门{i} 待办提醒",
-                        body=body,
-                        notice_count=12,
-                    )
+                    {
+                        "dedup_key": f"bench:{i}",
+                        "department_id": depts[i],
+                        "recipient_role": "department",
+                        "channel": f"bench-{i}-wecom",
+                        "kind": "digest",
+                        "subject": f"【协作通】部门{i} 待办提醒",
+                        "body": body,
+                        "notice_count": 12,
+                    }
                     for i in range(messages)
                 ],
             )
         for i in range(messages):
             os.environ[channel_env_var(f"bench-{i}-wecom")] = f"coop-wecom://key{i}?base={base}"
         started = time.perf_counter()
-        report = drain_outbox(url, worker="bench", wait_seconds=0)
+        report = drain_outbox(url, worker="bench", wait_seconds=0, settings=get_settings())
         seconds = time.perf_counter() - started
         sent = report.total("sent")
 
@@ -409,20 +442,20 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
     finally:
         sink.terminate()
         sink.wait()
-    return dict(
-        messages=messages,
-        sent=sent,
-        seconds=seconds,
-        rate=sent / seconds,
-        delay_ms=delay_ms,
-        sequential_messages=sequential,
-        sequential_ok=ok,
-        sequential_rate=sequential / seq_seconds,
-        sink_answered=answered,
-        sink_distinct_keys=distinct,  # the dispatcher's messages as the sink saw them (apprise sends no key)
-        sink_duplicates=keyed - distinct,
-        concurrency=_concurrency(),
-    )
+    return {
+        "messages": messages,
+        "sent": sent,
+        "seconds": seconds,
+        "rate": sent / seconds,
+        "delay_ms": delay_ms,
+        "sequential_messages": sequential,
+        "sequential_ok": ok,
+        "sequential_rate": sequential / seq_seconds,
+        "sink_answered": answered,
+        "sink_distinct_keys": distinct,  # the dispatcher's messages as the sink saw them (apprise sends no key)
+        "sink_duplicates": keyed - distinct,
+        "concurrency": _concurrency(),
+    }
 
 
 def _concurrency() -> int:
@@ -462,13 +495,13 @@ def environment() -> dict[str, Any]:
     conn = connect(os.environ.get("COOP_BENCH_PG_SQLA", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
     conn.close()
-    return dict(
-        cpu=cpu,
-        cores=os.cpu_count(),
-        memory_gb=round(mem_kb / 1024 / 1024, 1),
-        python=platform.python_version(),
-        sqlite=sqlite3.sqlite_version,
-        postgresql=pg,
-        sqlalchemy=sqlalchemy.__version__,
-        kernel=platform.release(),
-    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": pg,
+        "sqlalchemy": sqlalchemy.__version__,
+        "kernel": platform.release(),
+    }

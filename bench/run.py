@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,11 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
     bench = Bench(workdir, log)
     results: dict[str, Any] = {"scales": {}, "started": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
     results["environment"] = bench.child("environment")
+    # The run's own "today" (Shanghai) and its layout, so a later `--report-only` renders what this run did.
+    results["today"] = TODAY
+    results["layout"] = "sequential"
     top = max(scales)
     wall = time.perf_counter()
-    background_xlsx: tuple[subprocess.Popen[str], float] | None = None
     try:
         for scale in scales:
             print(f"scale {scale:,}")
@@ -123,18 +126,10 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                     budget_s=15 if scale == top else 8,
                 )
                 if backend == "sqlite":
+                    # Each export runs alone like every other figure (the 1M XLSX used to run beside the PostgreSQL
+                    # block, which loaded the CPU that block's ratios were measured on).
                     b["export_csv"] = bench.child("export", url=engine_url, today=TODAY, fmt="csv")
-                    if scale == top:
-                        # The 1M-row XLSX (a memory figure, not a speed goal) runs beside the PostgreSQL block, a layout
-                        # from openpyxl's ~430 s; the hand-written writer in coop.export takes ~25 s, near the CSV's time.
-                        xlsx_file = workdir / "export-source.db"
-                        for suffix in ("", "-wal", "-shm"):
-                            if Path(f"{engine_url[len('sqlite:///') :]}{suffix}").exists():
-                                shutil.copy(f"{engine_url[len('sqlite:///') :]}{suffix}", f"{xlsx_file}{suffix}")
-                        print("  · export fmt=xlsx (background, beside the PostgreSQL block)")
-                        background_xlsx = bench.start("export", url=f"sqlite:///{xlsx_file}", today=TODAY, fmt="xlsx")
-                    else:
-                        b["export_xlsx"] = bench.child("export", url=engine_url, today=TODAY, fmt="xlsx")
+                    b["export_xlsx"] = bench.child("export", url=engine_url, today=TODAY, fmt="xlsx")
                 if scale == min(scales) and backend == "sqlite":
                     # Prefect figures at the smallest scale: the naive flow is extrapolated from 1,000 rows anyway,
                     # and our own flow costs ~3 s per 5,000-row agreement in Prefect bookkeeping (see RESULTS.md).
@@ -150,10 +145,6 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                 bench.dbs.drop_all()
                 for f in workdir.glob("*_*.db*"):
                     f.unlink()
-            if background_xlsx is not None:
-                per["sqlite"]["export_xlsx"] = bench.collect(background_xlsx)
-                print(f"  · export fmt=xlsx (background) done, {per['sqlite']['export_xlsx'].get('child_s', 0):.1f}s")
-                background_xlsx = None
             results["scales"][str(scale)] = per
         results["dispatch"] = bench.child(
             "dispatch", url=bench.dbs.fresh("sqlite", "dispatch"), messages=1000 if quick else 3000, sequential=100
@@ -195,10 +186,26 @@ def _verdict(ok: bool | None) -> str:
     return "—" if ok is None else ("met" if ok else "**missed**")
 
 
+def _alongside(r: dict[str, Any]) -> bool:
+    """True for a saved run from before every figure ran alone: its top-scale XLSX export ran beside PostgreSQL."""
+    return r.get("layout") != "sequential" and len(r["scales"]) > 2
+
+
+def _run_day(r: dict[str, Any]) -> str:
+    """The Shanghai date the run planned as of; older saved runs only have their start time, which fixes it."""
+    if r.get("today"):
+        return str(r["today"])
+    started = dt.datetime.fromisoformat(r["started"])
+    return started.astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+
+
 def goal_rows(r: dict[str, Any]) -> list[list[str]]:
     top = max(r["scales"], key=int)
     s = r["scales"][top]
     rows: list[list[str]] = []
+    # Marks each figure a saved pre-issue-17 run measured while the XLSX export ran in the background.
+    loaded = " (measured while the XLSX export ran in the background, see the layout line)" if _alongside(r) else ""
+    shape = f"{s['agreements']} agreements, 3,000 departments"
 
     def ratio(a: Any, b: Any) -> float | None:
         return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
@@ -212,7 +219,8 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         x = ratio(_get(p, "seconds"), _get(raw, "seconds"))
         rows.append(
             [
-                f"plan {_fmt(n)} occurrences into {label} ({s['agreements']} agreements, each all-or-nothing)",
+                f"plan {_fmt(n)} occurrences into {label} ({s['agreements']} agreements, each all-or-nothing)"
+                + (loaded if backend == "postgresql" else ""),
                 "≤ 2× raw",
                 f"{_fmt(_get(p, 'seconds'), ' s')} (write {_fmt(_get(p, 'write_s'), ' s')}; reading and expanding {_fmt(_get(p, 'prepare_s'), ' s')} in a helper thread alongside)",
                 f"{_fmt(_get(raw, 'seconds'), ' s')} {base}; {_fmt(_get(per, 'seconds'), ' s')} committing per agreement",
@@ -226,7 +234,7 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
             x_engine = ratio(per_row * n, _get(p, "seconds"))
             rows.append(
                 [
-                    f"same {_fmt(n)} vs naive flow, one Prefect task per occurrence",
+                    f"same {_fmt(n)} (SQLite, {shape}) vs naive flow, one Prefect task per occurrence (SQLite)",
                     "≥ 100× faster",
                     f"engine {_fmt(_get(p, 'seconds'), ' s')}",
                     f"{_fmt(per_row * n, ' s')} — measured {_fmt(naive['seconds'], ' s')} on {naive['rows']:,} rows, **extrapolated linearly** ×{n / naive['rows']:,.0f}",
@@ -238,7 +246,7 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
                 x_flow = ratio(per_row * flow["rows"], flow["seconds"])
                 rows.append(
                     [
-                        f"our real `plan-all-agreements` Prefect flow vs the naive flow ({_fmt(flow['rows'])} rows, smallest scale)",
+                        f"our real `plan-all-agreements` Prefect flow vs the naive flow (SQLite, {_fmt(flow['rows'])} rows, smallest scale)",
                         "≥ 100× faster",
                         f"{_fmt(flow['seconds'], ' s')} ({_fmt(flow['seconds'] / flow['rows'] * 1e6, ' µs')}/row)",
                         f"{_fmt(per_row * flow['rows'], ' s')} naive, **extrapolated linearly** from {naive['rows']:,} rows",
@@ -249,17 +257,27 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
     for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         rp, p = _get(s, backend, "replan"), _get(s, backend, "plan")
         x = ratio(_get(rp, "seconds"), _get(p, "seconds"))
-        written = _get(rp, "rows_written")
+        changed = _get(rp, "tables_changed")
+        if changed is not None:
+            written = (
+                f"{len(changed)} of {_get(rp, 'tables')} tables changed"
+                + (f" ({', '.join(changed)})" if changed else "")
+                + " — digest of every row of every table"
+            )
+        else:  # a saved run from before the digest: it compared row counts only
+            written = (
+                f"{_fmt(_get(rp, 'rows_written'))} rows written — row counts of 9 tables, the newest `updated_at` and"
+                " the ledger head compared (not a digest of every table)"
+            )
         rows.append(
             [
-                f"re-plan unchanged ({label})",
+                f"re-plan unchanged ({label}, {shape}, {_fmt(_get(p, 'rows'))} rows)"
+                + (loaded if backend == "postgresql" else ""),
                 "0 rows, ≤ 0.5× first plan",
-                f"{_fmt(_get(rp, 'seconds'), ' s')}, {_fmt(written)} rows written, ledger head {'unchanged' if _get(rp, 'ledger_unchanged') else 'CHANGED'}",
+                f"{_fmt(_get(rp, 'seconds'), ' s')}, {written}, ledger head {'unchanged' if _get(rp, 'ledger_unchanged') else 'CHANGED'}",
                 f"first plan {_fmt(_get(p, 'seconds'), ' s')}",
                 _fmt(x, "×"),
-                _verdict(
-                    x <= 0.5 and written == 0 and bool(_get(rp, "unchanged_footprint")) if x is not None else None
-                ),
+                _verdict(x <= 0.5 and bool(_get(rp, "unchanged_footprint")) if x is not None else None),
             ]
         )
     for backend, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
@@ -267,7 +285,8 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         x = ratio(_get(d, "indexed_ms"), _get(d, "full_ms"))
         rows.append(
             [
-                f"due scan over {_fmt(_get(s, backend, 'plan', 'rows'))} rows ({label}; {_fmt(_get(d, 'rows'))} due/overdue)",
+                f"due scan over {_fmt(_get(s, backend, 'plan', 'rows'))} rows ({label}; {_fmt(_get(d, 'rows'))} due/overdue)"
+                + (loaded if backend == "postgresql" else ""),
                 "index, ≤ 0.01× full scan",
                 f"{_fmt(_get(d, 'indexed_ms'), ' ms')} — `{_get(d, 'explain')}`",
                 f"{_fmt(_get(d, 'full_ms'), ' ms')} full scan — `{_get(d, 'explain_full')}`",
@@ -280,7 +299,9 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         x = ratio(dsp["rate"], dsp.get("sequential_rate"))
         rows.append(
             [
-                f"dispatch {dsp['messages']:,} outbox messages to a loopback webhook answering after {dsp['delay_ms']:.0f} ms",
+                f"dispatch {dsp['messages']:,} outbox messages (SQLite outbox only; one message per department, each"
+                f" department its own WeCom robot, so the per-robot pacing never applies) to a loopback webhook"
+                f" answering after {dsp['delay_ms']:.0f} ms",
                 "≥ 250 msg/s, ≥ 10× sequential apprise",
                 f"{_fmt(dsp['rate'], ' msg/s')} ({_fmt(dsp['seconds'], ' s')}, {dsp['sent']:,} sent)",
                 f"{_fmt(dsp.get('sequential_rate'), ' msg/s')} sequential apprise ({dsp.get('sequential_messages')} messages)",
@@ -291,7 +312,7 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
     else:
         rows.append(
             [
-                "dispatch to a loopback webhook answering after 50 ms",
+                "dispatch (SQLite outbox, one robot per department) to a loopback webhook answering after 50 ms",
                 "≥ 250 msg/s, ≥ 10× sequential apprise",
                 "**not yet measurable**: " + str(dsp.get("error", "dispatcher missing")),
                 "—",
@@ -305,7 +326,8 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
             m = _get(a, mode)
             rows.append(
                 [
-                    f"audit department × quarter, {what} ({label})",
+                    f"audit department × quarter, {what} ({label}, {shape}, {_fmt(_get(s, backend, 'plan', 'rows'))} rows)"
+                    + (loaded if backend == "postgresql" else ""),
                     "p95 ≤ 50 ms",
                     f"p95 {_fmt(_get(m, 'p95_ms'), ' ms')}, p50 {_fmt(_get(m, 'p50_ms'), ' ms')}",
                     f"{_fmt(_get(m, 'cells'))} random cells, {_fmt(_get(m, 'rows_per_cell'))} rows each",
@@ -322,7 +344,8 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         )
         rows.append(
             [
-                f"{fmt.upper()} export of {_fmt(_get(e, 'rows'))} rows (coop.export, SQLite)",
+                f"{fmt.upper()} export of {_fmt(_get(e, 'rows'))} rows (coop.export, SQLite, {shape})"
+                + (loaded.replace("measured while the XLSX export ran", "ran") if fmt == "xlsx" else ""),
                 "peak RSS grows < 100 MB",
                 f"+{_fmt(growth, ' MB')} (idle {_fmt(_get(e, 'idle_rss_mb'), ' MB')} → peak {_fmt(_get(e, 'peak_rss_mb'), ' MB')})",
                 f"{_fmt(_get(e, 'seconds'), ' s')}, {_fmt((_get(e, 'bytes') or 0) / 1e6, ' MB')} file",
@@ -334,7 +357,7 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
         p = _get(s, backend, "plan")
         rows.append(
             [
-                f"peak RSS while planning {_fmt(_get(p, 'rows'))} ({label})",
+                f"peak RSS while planning {_fmt(_get(p, 'rows'))} ({label}, {shape})",
                 "< 500 MB",
                 _fmt(_get(p, "peak_rss_mb"), " MB"),
                 f"idle {_fmt(_get(p, 'idle_rss_mb'), ' MB')} after imports",
@@ -388,14 +411,10 @@ def growth_rows(r: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows_at = [_get(r["scales"][sc], "sqlite", "plan", "rows") for sc in scales]
         cells = [f"{_fmt(v)}" for v in values]
         steps = []
-        for (a, na), (b, nb) in zip(zip(values, rows_at), list(zip(values, rows_at))[1:]):
+        for (a, na), (b, nb) in pairwise(zip(values, rows_at, strict=True)):
             if a and b and na and nb and a > 0 and nb != na:
                 steps.append(math.log(b / a) / math.log(nb / na))
-        per10 = [
-            f"{(values[i + 1] or 0) / values[i]:.1f}×"
-            for i in range(len(values) - 1)
-            if values[i] and values[i + 1] is not None
-        ]
+        per10 = [f"{(b or 0) / a:.1f}×" for a, b in pairwise(values) if a and b is not None]
         shape = "—"
         if steps:
             worst = max(steps)
@@ -427,11 +446,12 @@ def report(r: dict[str, Any], command: str) -> str:
 
 - **command**: `{command}` (from a fresh clone; `make bench` installs what it needs)
 - **date**: {r["started"]}; whole run {r["wall_s"] / 60:.1f} min
+- **layout**: {_layout(r)}
 - **machine**: {env.get("cpu")}, {env.get("cores")} cores, {env.get("memory_gb")} GB RAM, Linux {env.get("kernel")}
 - **software**: Python {env.get("python")}, SQLite {env.get("sqlite")}, PostgreSQL {env.get("postgresql")} (127.0.0.1:5432, stock settings), SQLAlchemy {env.get("sqlalchemy")}
 - **data**: synthetic agreements from `bench/synthetic.py` — {r["scales"][top]["agreements"]} five-year agreements at the top scale,
   5 parties each drawn from 600 shared agencies (3,000 departments), 14 clauses (weekly patrols, monthly reports, quarterly/half-yearly
-  exchanges, most owed by every party), planned as of {TODAY}. Before the due scan and the audit, everything due more than 14 days
+  exchanges, most owed by every party), planned as of {_run_day(r)}. Before the due scan and the audit, everything due more than 14 days
   earlier is marked done except one in 100 (stragglers), then the real `sweep` runs.
 
 ## Goals (largest scale, {int(top):,} rows requested)
@@ -444,7 +464,7 @@ def report(r: dict[str, Any], command: str) -> str:
 
 ## How each figure is measured
 
-- **plan** = `coop.planner.plan_files`, the bulk path `coop plan-batch` runs (without Prefect): `load_agreement` → `expand` +
+- **plan** = `coop.services.planning.plan_files`, the bulk path `coop plan-batch` runs (without Prefect): `load_agreement` → `expand` +
   `check_unique_keys` for the next files in a helper thread, while `apply_plan` writes the current one (each agreement in its own
   savepoint, so all-or-nothing; ~100,000 rows per commit; ledger event and notice decisions as always), in a fresh child process.
   The Prefect `plan-all-agreements` flow plans one agreement per subflow instead (its own row below).
@@ -454,8 +474,7 @@ def report(r: dict[str, Any], command: str) -> str:
   pattern costs by itself (the engine's grouped commits sit between the two).
 - **naive flow** = a Prefect flow calling one `@task` per occurrence that inserts its row in its own transaction; run on
   {NAIVE_COUNT:,} rows (after the ephemeral server is up) and **extrapolated linearly** to the full count.
-- **re-plan** = the same pipeline on the unchanged files; "rows written" compares every table's row count, the newest
-  `updated_at` and the ledger head before and after.
+- **re-plan** = {_replan_method(r)}
 - **due scan** = `{DUE_SQL_DOC}` after today's sweep; the full scan is the same query with
   `NOT INDEXED` (SQLite) or index scans disabled (`SET LOCAL enable_indexscan/bitmapscan/indexonlyscan = off`, PostgreSQL). Medians of interleaved runs.
 - **audit** = `coop.store.audit.occurrence_states` for one department and one calendar quarter (random cells), both with the
@@ -464,11 +483,34 @@ def report(r: dict[str, Any], command: str) -> str:
   not replaying a million completions.
 - **export** = every occurrence through `coop.store.audit.occurrence_states` → `coop.export` (`csv_chunks` / `write_xlsx`,
   SpreadsheetML streamed by hand into the zip) into a file; growth = peak RSS (`getrusage`) − RSS after imports and connecting.
-- **dispatch** = `coop.dispatcher.drain_outbox` (default settings: {_get(r, "dispatch", "concurrency") or "?"} in flight) over outbox
+- **dispatch** = `coop.services.delivery.drain_outbox` (default settings: {_get(r, "dispatch", "concurrency") or "?"} in flight) over outbox
   rows for one WeCom-protocol robot per department, served by a local HTTP endpoint (`bench/webhook_sink.py`, its own process)
   that answers each request after 50 ms; sequential = `apprise.Apprise().notify` (the registered `coopwecom://` schema) one
   message after another to the same endpoint.
 {_analysis()}"""
+
+
+def _replan_method(r: dict[str, Any]) -> str:
+    top = r["scales"][max(r["scales"], key=int)]
+    if _get(top, "sqlite", "replan", "tables_changed") is None:
+        return (
+            "the same pipeline on the unchanged files; this saved run compared the row counts of 9 tables, the newest"
+            " `updated_at` and the ledger head before and after (runs since issue 17 compare a digest of every table)."
+        )
+    return (
+        "the same pipeline on the unchanged files; before and after it, every table's row count and the SHA-256 of\n"
+        '  all its rows in primary-key order (`bench/measures.py` `_footprint`, outside the timed figure); "0 rows" means'
+        " no table changed."
+    )
+
+
+def _layout(r: dict[str, Any]) -> str:
+    if _alongside(r):
+        return (
+            "this saved run predates issue 17: at the top scale the XLSX export ran in the background during the whole"
+            " PostgreSQL block, so those PostgreSQL figures (marked) were measured under that extra load"
+        )
+    return "every figure runs alone, one child process after another; nothing runs beside a timed figure"
 
 
 def _analysis() -> str:

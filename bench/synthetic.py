@@ -113,7 +113,7 @@ def agreement_yaml(index: int, rng: random.Random) -> str:
         "source: 基准测试合成数据",
         "parties:",
     ]
-    for name, p in zip(names, parties):
+    for name, p in zip(names, parties, strict=True):
         lines += [f"  - name: {name}", f"    full_name: 某省{name}", "    coordinator: 社会工作部", "    departments:"]
         for d, dept in enumerate(DEPARTMENTS):
             lines += [f"      - name: {dept}", f"        channels: [a{p:03d}-d{d}-wecom]"]

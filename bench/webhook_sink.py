@@ -60,6 +60,8 @@ def serve(delay: float) -> None:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers_with(body)
 
+        _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's own header buffer (unannotated in typeshed)
+
         def end_headers_with(self, body: bytes) -> None:
             """`end_headers` + body in a single write (see the module docstring)."""
             self._headers_buffer.append(b"\r\n" + body)

@@ -19,60 +19,25 @@ from typing import Literal
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from coop.errors import CoopError
+from coop.errors import CoopError, LinkExpired, LinkInvalid, LinkWrongPurpose
 from coop.settings import Settings
 
 TOKEN_PREFIX = "coop_"
 _SALT = "coop.link.v1"
+MIN_SHARED_TOKEN_LENGTH = 16
 
 
 class Role(StrEnum):
     department = "department"
     auditor = "auditor"
     coordinator = "coordinator"
+    # COOP_COORDINATOR_TOKEN: may only issue the first named coordinator token, nothing else.
+    bootstrap = "bootstrap"
 
 
 LinkPurpose = Literal["report", "list"]
 _PURPOSE_CODES: dict[str, LinkPurpose] = {"r": "report", "l": "list"}
 _CODES = {v: k for k, v in _PURPOSE_CODES.items()}
-
-
-class LinkError(CoopError):
-    """A department link that cannot be used; `status` is the HTTP answer."""
-
-    status = 403
-
-
-class LinkInvalid(LinkError):
-    status = 404
-
-    def __init__(self) -> None:
-        super().__init__("链接无效，请使用通知中的完整链接 (invalid link)")
-
-
-class LinkExpired(LinkError):
-    status = 410
-
-    def __init__(self, expired_at: dt.datetime) -> None:
-        local = expired_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
-        super().__init__(f"链接已于 {local:%Y-%m-%d %H:%M} 过期，请联系协调人获取新链接 (link expired)")
-
-
-class LinkUsed(LinkError):
-    status = 410
-
-    def __init__(self) -> None:
-        super().__init__("此链接已使用过，不能重复提交；如需补充，请使用提交后页面上的新链接 (link already used)")
-
-
-class LinkWrongPurpose(LinkError):
-    status = 403
-
-    def __init__(self, purpose: str) -> None:
-        super().__init__(f"此链接只能用于“{_PURPOSE_LABELS.get(purpose, purpose)}” (link is for another purpose)")
-
-
-_PURPOSE_LABELS = {"report": "报告一项任务的完成情况", "list": "查看本部门任务清单"}
 
 
 @dataclass(frozen=True)
@@ -94,13 +59,30 @@ class Principal:
     label: str
     department_id: int | None = None
     token_id: int | None = None
+    person: str | None = None  # a named coordinator
+    agreements: frozenset[str] = frozenset()  # a coordinator limited to these agreements; empty = all
 
     @property
     def actor(self) -> str:
         """How the ledger names this caller."""
         if self.token_id is None:
             return str(self.role)
+        if self.person is not None:
+            return coordinator_actor(self.person, self.token_id)
         return f"{self.label}（令牌 #{self.token_id}）"
+
+
+def coordinator_actor(person: str, token_id: int) -> str:
+    """The ledger's name for a named coordinator: the person, and the token that identifies them."""
+    return f"{person}（协调人令牌 #{token_id}）"
+
+
+@dataclass(frozen=True)
+class FeedClaims:
+    """What a verified calendar feed URL names: a feed scope (`department:<id>`, `agreement:<id>`) and its version."""
+
+    scope: str
+    version: int
 
 
 class LinkSigner:
@@ -143,6 +125,20 @@ class LinkSigner:
         if (now or dt.datetime.now(dt.UTC)) >= claims.expires_at:
             raise LinkExpired(claims.expires_at)
         return claims
+
+    def issue_feed(self, scope: str, version: int) -> str:
+        """A calendar feed token (purpose "ical"): no expiry, calendars poll for months; revoking bumps `version`."""
+        return str(self._serializer.dumps({"p": "i", "s": scope, "v": version}))
+
+    def read_feed(self, token: str) -> FeedClaims:
+        """Verify a feed token's signature and purpose; whether its version is current is the store's business."""
+        try:
+            raw = self._serializer.loads(token)
+            if raw["p"] != "i":
+                raise ValueError("not a feed token")
+            return FeedClaims(str(raw["s"]), int(raw["v"]))
+        except (BadSignature, KeyError, TypeError, ValueError, OverflowError):
+            raise LinkInvalid() from None
 
 
 def secret_key(settings: Settings) -> str:
@@ -202,9 +198,22 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_coordinator_token(settings: Settings) -> None:
+    """At start-up: a configured COOP_COORDINATOR_TOKEN shorter than the minimum is refused, not silently ignored."""
+    if settings.coordinator_token is None:
+        return
+    if len(settings.coordinator_token.get_secret_value()) < MIN_SHARED_TOKEN_LENGTH:
+        raise CoopError(
+            f"COOP_COORDINATOR_TOKEN 太短，至少 {MIN_SHARED_TOKEN_LENGTH} 个字符；它只用于签发第一个具名协调人令牌 "
+            f"(COOP_COORDINATOR_TOKEN must be at least {MIN_SHARED_TOKEN_LENGTH} characters)"
+        )
+
+
 def is_coordinator_token(presented: str, settings: Settings) -> bool:
-    """Constant-time comparison with COOP_COORDINATOR_TOKEN; with none configured nobody is coordinator."""
+    """Constant-time comparison with COOP_COORDINATOR_TOKEN (the bootstrap token); unset or too short = never."""
     if settings.coordinator_token is None:
         return False
     expected = settings.coordinator_token.get_secret_value()
-    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+    if len(expected) < MIN_SHARED_TOKEN_LENGTH:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())

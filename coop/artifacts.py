@@ -12,21 +12,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from coop.agreement.loader import LoadedAgreement
+from coop.calendar import default_calendar
 from coop.errors import AgreementError, CoopError
-from coop.planning import PlannedOccurrence
-from coop.store.occurrences import CompletionReport, SweepResult
-from coop.store.plans import PlanResult
-from coop.store.status import AgreementSummary, OccurrenceDetail
-from coop.summary import (
-    STATUS_LABELS,
-    chinese_date,
-    plan_result_markdown,
-    summary_markdown,
-)
+from coop.labels import OUTCOME_LABELS, STATUS_LABELS, chinese_date
+from coop.occurrence_status import SweepResult
+from coop.planning import PlannedOccurrence, PlanResult
+from coop.report import CompletionReport
+from coop.summary import plan_result_markdown, summary_markdown
+from models.read import AgreementSummaryPublic as AgreementSummary
+from models.read import OccurrenceDetailPublic as OccurrenceDetail
 
 PLAN_INDEX_KEY = "plan-all-agreements"
 OVERDUE_KEY = "overdue-list"
-OUTCOME_LABELS = {"done": "已完成", "partial": "部分完成", "cannot": "无法完成"}
 MAX_ROWS = 200
 
 
@@ -103,7 +100,8 @@ def plan_markdown(
             planned_counts_markdown(counts),
             summary_markdown(summaries),
             (
-                f"相关：[全部协议计划结果]({artifact_link(PLAN_INDEX_KEY)}) · [逾期清单]({artifact_link(OVERDUE_KEY)}) · "
+                f"相关：[全部协议计划结果]({artifact_link(PLAN_INDEX_KEY)}) · "
+                f"[逾期清单]({artifact_link(OVERDUE_KEY)}) · "
                 f"[完成情况登记]({artifact_link(completion_key(result.agreement_id))})"
             ),
             "",
@@ -142,7 +140,8 @@ def plan_index_markdown(day: dt.date, runs: Sequence[PlanRun]) -> str:
         state = f"第 {res.version} 版，未变化" if res.unchanged else f"第 {res.version} 版，已写入"
         links.append(f"[计划报告]({artifact_link(plan_key(res.agreement_id))})")
         lines.append(
-            f"| {_cell(r.path)} | {state} | {res.created} | {res.updated} | {res.cancelled} | {res.kept} | {' · '.join(links)} |"
+            f"| {_cell(r.path)} | {state} | {res.created} | {res.updated} | {res.cancelled} | {res.kept} "
+            f"| {' · '.join(links)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -159,6 +158,7 @@ def sweep_markdown(day: dt.date, result: SweepResult, total_overdue: int, overdu
     ]
     if not overdue:
         return "\n".join([*lines, "目前没有逾期任务。", ""])
+    workdays = default_calendar()  # overdue days are working days, as escalations count them
     by_agreement: dict[tuple[str, str], list[OccurrenceDetail]] = {}
     for item in overdue:
         by_agreement.setdefault((item.agreement_id, item.agreement_title), []).append(item)
@@ -166,12 +166,13 @@ def sweep_markdown(day: dt.date, result: SweepResult, total_overdue: int, overdu
         lines += [
             f"### [{_cell(title)}]({artifact_link(plan_key(agreement_id))})（{len(items)} 项）",
             "",
-            "| 任务编号 | 条款 | 任务 | 责任单位 | 截止日期 | 逾期天数 |",
+            "| 任务编号 | 条款 | 任务 | 责任单位 | 截止日期 | 逾期工作日 |",
             "|---:|---|---|---|---|---:|",
         ]
         lines += [
             f"| {i.occurrence_id} | 第{_cell(i.clause)}条 | {_cell(i.clause_title)} | "
-            f"{_cell(department_label(i.party, i.department))} | {chinese_date(i.due_date)} | {(day - i.due_date).days} |"
+            f"{_cell(department_label(i.party, i.department))} | {chinese_date(i.due_date)} | "
+            f"{workdays.workdays_between(i.due_date, day)} |"
             for i in items
         ]
         lines.append("")
@@ -217,7 +218,10 @@ def user_error_text(exc: CoopError) -> str:
     """The log line a coordinator reads in the UI: every problem on its own line, no traceback needed."""
     if isinstance(exc, AgreementError):
         problems = "\n".join(f"  {p}" for p in exc.problems)
-        return f"协议文件有误（共 {len(exc.problems)} 处），本次未写入任何数据：\n{problems}\n请按 文件:行号 修改协议文件后重新运行。"
+        return (
+            f"协议文件有误（共 {len(exc.problems)} 处），本次未写入任何数据：\n{problems}\n"
+            "请按 文件:行号 修改协议文件后重新运行。"
+        )
     return f"无法完成，本次未写入任何数据：{exc}"
 
 

@@ -18,31 +18,55 @@ Overrides file format (YAML mapping, both keys optional, dates ISO ``YYYY-MM-DD`
     # 2027 provisional adjustments until the State Council publishes the official schedule
     holidays: [2027-02-11, 2027-02-12]   # extra days off (e.g. bridge days of a 9-day block)
     workdays: [2027-01-31, 2027-02-14]   # 调休 make-up working days (weekend days worked)
+    official: [2027]                     # optional: these years' lists are transcribed from the published notice
 
-A date may not appear in both lists.  Entries for years with official data are
+A date may not appear in both lists.  A year under ``official`` is no longer provisional (the notice is out and
+its dates are in the lists, before a ``chinesecalendar`` release ships them).  Entries for years with official data are
 ignored (official data wins).  ``None`` as the overrides path means the packaged
 default ``coop/data/calendar_overrides.yaml``; a configured path *replaces* it.
+
+Festivals and school seasons live here too: ``festival_date`` gives the day a festival falls on
+(春节 / 端午 / 中秋 from the lunar calendar via ``lunardate``, 清明 from ``chinese_calendar``'s solar
+terms, 国庆 on 1 October), the same in every year whether or not official holiday data exists; and
+``SeasonCalendar`` reads 寒假 / 暑假 dates from a YAML file (``coop/data/seasons.yaml`` by default).
 
 Pure module: no Prefect, no database.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import chinese_calendar
-import holidays as holidays_lib
+from chinese_calendar import constants
+from holidays import country_holidays
+from lunardate import LunarDate
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from coop.errors import CoopError
+from coop.settings import get_settings
 
-__all__ = ["WorkdayCalendar", "default_calendar", "DEFAULT_OVERRIDES", "MAX_GAP_DAYS"]
+__all__ = [
+    "WorkdayCalendar",
+    "default_calendar",
+    "DEFAULT_OVERRIDES",
+    "DEFAULT_SEASONS",
+    "MAX_GAP_DAYS",
+    "Festival",
+    "FESTIVAL_LABELS",
+    "SEASON_LABELS",
+    "festival_date",
+    "SeasonCalendar",
+    "Season",
+    "season_calendar",
+]
 
 DEFAULT_OVERRIDES: Path = Path(__file__).resolve().parent / "data" / "calendar_overrides.yaml"
 """The packaged provisional schedule used when no overrides path is configured."""
@@ -60,8 +84,6 @@ def _official_years() -> tuple[int, int]:
     Read from the package's own tables so a newer ``chinesecalendar`` release
     (e.g. one adding 2027) is picked up without code changes.
     """
-    from chinese_calendar import constants
-
     years = {d.year for d in constants.holidays} | {d.year for d in constants.workdays}
     return min(years), max(years)
 
@@ -87,7 +109,7 @@ class WorkdayCalendar:
         the middle of planning.
         """
         self.overrides_path: Path = Path(overrides) if overrides is not None else DEFAULT_OVERRIDES
-        self._extra_holidays, self._extra_workdays = _load_overrides(self.overrides_path)
+        self._extra_holidays, self._extra_workdays, self._official = _load_overrides(self.overrides_path)
         self._years: dict[int, _Year] = {}
         # Build provisional years named in the overrides now, so a gap that the
         # overrides create (e.g. 70 days off in a row) is reported immediately.
@@ -108,7 +130,7 @@ class WorkdayCalendar:
     def is_provisional(self, d: date) -> bool:
         """True when ``d``'s year has no official schedule yet, so answers may change."""
         first, last = _official_years()
-        return not (first <= d.year <= last)
+        return not (first <= d.year <= last or d.year in self._official)
 
     def adjust(self, d: date, rule: AdjustRule) -> tuple[date, bool]:
         """Move a non-working ``d`` to the next/previous working day.
@@ -197,7 +219,8 @@ class WorkdayCalendar:
         days = [start + timedelta(i) for i in range((date(y, 12, 31) - start).days + 1)]
         provisional = self.is_provisional(start)
         flags: bytes | None = None
-        if not provisional:
+        first, last = _official_years()
+        if not provisional and first <= y <= last:
             try:
                 flags = bytes(1 if chinese_calendar.is_workday(d) else 0 for d in days)
             except NotImplementedError:  # data range narrower than advertised: fall back
@@ -211,7 +234,7 @@ class WorkdayCalendar:
 
     def _provisional_flags(self, y: int, days: list[date]) -> bytes:
         """Mon–Fri minus ``holidays.China``, plus its make-up weekends, then the overrides."""
-        cn = holidays_lib.China(years=y)
+        cn = country_holidays("CN", years=y)
         off = set(cn.keys())
         make_up = {d for d in getattr(cn, "weekend_workdays", ()) if d.year == y}
         flags = bytearray(len(days))
@@ -238,7 +261,7 @@ class WorkdayCalendar:
                 )
 
 
-def _load_overrides(path: Path) -> tuple[frozenset[date], frozenset[date]]:
+def _load_overrides(path: Path) -> tuple[frozenset[date], frozenset[date], frozenset[int]]:
     """Parse and validate an overrides file, reporting every problem with its line number."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -251,7 +274,7 @@ def _load_overrides(path: Path) -> tuple[frozenset[date], frozenset[date]]:
     except ValueError as exc:  # ruamel builds dates while parsing, so 2027-02-30 fails here
         raise CoopError(f"{path}: calendar overrides file has an invalid date: {exc}") from exc
     if data is None:
-        return frozenset(), frozenset()
+        return frozenset(), frozenset(), frozenset()
     if not isinstance(data, dict):
         raise CoopError(f"{path}: calendar overrides must be a mapping with 'holidays' and/or 'workdays' lists")
 
@@ -260,9 +283,15 @@ def _load_overrides(path: Path) -> tuple[frozenset[date], frozenset[date]]:
     def where(line: int | None) -> str:
         return f"{path}:{line + 1}" if line is not None else str(path)
 
-    unknown = [k for k in data if k not in ("holidays", "workdays")]
+    unknown = [k for k in data if k not in ("holidays", "workdays", "official")]
     for k in unknown:
-        problems.append(f"{where(_key_line(data, k))}: unknown key {k!r} (expected 'holidays' or 'workdays')")
+        problems.append(
+            f"{where(_key_line(data, k))}: unknown key {k!r} (expected 'holidays', 'workdays' or 'official')"
+        )
+    official = data.get("official") or []
+    if not isinstance(official, list) or not all(isinstance(y, int) and 1900 < y < 2200 for y in official):
+        problems.append(f"{where(_key_line(data, 'official'))}: 'official' must be a list of years like [2027]")
+        official = []
 
     parsed: dict[str, dict[date, int | None]] = {"holidays": {}, "workdays": {}}
     for key in ("holidays", "workdays"):
@@ -285,7 +314,7 @@ def _load_overrides(path: Path) -> tuple[frozenset[date], frozenset[date]]:
         problems.append(f"{where(parsed['workdays'][d])}: {d.isoformat()} is listed as both a holiday and a workday")
     if problems:
         raise CoopError("\n".join(problems))
-    return frozenset(parsed["holidays"]), frozenset(parsed["workdays"])
+    return frozenset(parsed["holidays"]), frozenset(parsed["workdays"]), frozenset(official)
 
 
 def _as_date(raw: object) -> date | None:
@@ -321,6 +350,208 @@ def _item_line(seq: Any, idx: int) -> int | None:
 @lru_cache
 def default_calendar() -> WorkdayCalendar:
     """The process-wide calendar, honouring ``COOP_CALENDAR_OVERRIDES``; built once because tables are costly."""
-    from coop.settings import get_settings
-
     return WorkdayCalendar(get_settings().calendar_overrides)
+
+
+# -- festivals -------------------------------------------------------------------
+
+Festival = Literal["spring_festival", "qingming", "dragon_boat", "mid_autumn", "national_day"]
+FESTIVAL_LABELS: dict[str, str] = {
+    "spring_festival": "春节",
+    "qingming": "清明节",
+    "dragon_boat": "端午节",
+    "mid_autumn": "中秋节",
+    "national_day": "国庆节",
+}
+# Lunar month and day of the lunar festivals (春节 正月初一, 端午 五月初五, 中秋 八月十五).
+_LUNAR: dict[str, tuple[int, int]] = {"spring_festival": (1, 1), "dragon_boat": (5, 5), "mid_autumn": (8, 15)}
+# lunardate's tables cover Chinese years 1900–2099.
+_LUNAR_YEARS = (1900, 2099)
+
+
+def festival_date(festival: Festival, year: int) -> date:
+    """The day ``festival`` falls on in Gregorian ``year``: the festival itself, not its holiday block.
+
+    Computed (lunar calendar, solar term, fixed date), so it is the same before and after the State Council
+    publishes a year's holiday schedule; the working-day arithmetic around it is what follows the schedule.
+    """
+    if festival not in FESTIVAL_LABELS:
+        raise CoopError(f"未知节日 '{festival}'，可选：{'、'.join(get_args(Festival))} (unknown festival)")
+    if festival == "national_day":
+        return date(year, 10, 1)
+    if festival == "qingming":
+        terms = chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+        day: date | None = next((d for d, name in terms if name == "清明"), None)
+        if day is None:  # chinese_calendar computes solar terms for 1900–2100 only
+            raise CoopError(f"{year} 年的清明日期无法计算（节气数据只覆盖 1900–2100 年）")
+        return day
+    if not _LUNAR_YEARS[0] <= year <= _LUNAR_YEARS[1]:
+        first, last = _LUNAR_YEARS
+        raise CoopError(f"{year} 年的{FESTIVAL_LABELS[festival]}日期无法计算（农历数据只覆盖 {first}–{last} 年）")
+    month, day_of_month = _LUNAR[festival]
+    # The lunar year that starts in Gregorian `year` holds its 端午 and 中秋; 春节 is its first day.
+    solar: date = LunarDate(year, month, day_of_month).to_solar_date()
+    return solar
+
+
+# -- school seasons ----------------------------------------------------------------
+
+DEFAULT_SEASONS: Path = Path(__file__).resolve().parent / "data" / "seasons.yaml"
+"""The packaged season table (寒假 / 暑假), flagged as shipped defaults inside the file."""
+
+SEASON_LABELS: dict[str, str] = {"winter_vacation": "寒假", "summer_vacation": "暑假"}
+
+
+@dataclass(frozen=True, slots=True)
+class Season:
+    """One season's first and last day in one year; `provisional` unless the file lists that year's dates and is
+    not the shipped defaults."""
+
+    name: str
+    start: date
+    end: date
+    provisional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _SeasonRule:
+    label: str
+    start: tuple[int, int] | tuple[Festival, int]  # (month, day) or (festival, offset in days)
+    end: tuple[int, int] | tuple[Festival, int]
+    years: dict[int, tuple[date, date]]
+
+
+class SeasonCalendar:
+    """寒假 / 暑假 dates per year: a year listed under ``years`` wins; otherwise the season's rule applies.
+
+    The file (``None`` → the packaged ``coop/data/seasons.yaml``) says ``shipped_default: true`` when its dates
+    are the generic defaults rather than a province's published school calendar. A season is provisional (may
+    move once the school calendar is known) when it comes from the rule or from a shipped-default file.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path: Path = Path(path) if path is not None else DEFAULT_SEASONS
+        self.shipped_default, self._rules = _load_seasons(self.path)
+
+    def __repr__(self) -> str:
+        return f"SeasonCalendar(path={str(self.path)!r})"
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._rules)
+
+    def season(self, name: str, year: int) -> Season:
+        """The season ``name`` that starts in ``year``."""
+        rule = self._rules.get(name)
+        if rule is None:
+            known = "、".join(f"{n}（{r.label}）" for n, r in sorted(self._rules.items())) or "（无）"
+            raise CoopError(f"{self.path}: 没有名为 '{name}' 的时段；已定义：{known} (unknown season)")
+        listed = rule.years.get(year)
+        if listed is not None:
+            return Season(name, listed[0], listed[1], provisional=self.shipped_default)
+        start, end = _rule_day(rule.start, year), _rule_day(rule.end, year)
+        if end < start:
+            end = _rule_day(rule.end, year + 1)  # a season that runs over New Year
+        return Season(name, start, end, provisional=True)
+
+    def label(self, name: str) -> str:
+        rule = self._rules.get(name)
+        return rule.label if rule else name
+
+
+def _rule_day(spec: tuple[int, int] | tuple[Festival, int], year: int) -> date:
+    first, second = spec
+    if isinstance(first, str):
+        return festival_date(first, year) + timedelta(days=second)
+    return date(year, first, second)
+
+
+def _load_seasons(path: Path) -> tuple[bool, dict[str, _SeasonRule]]:
+    """Parse and validate a season file; every problem with its line number, in Chinese."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CoopError(f"{path}: 无法读取时段（寒暑假）文件 ({exc.strerror or exc})") from exc
+    try:
+        data: Any = YAML(typ="rt").load(text)
+    except (YAMLError, ValueError) as exc:
+        raise CoopError(f"{path}: 时段文件不是有效的 YAML：{exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("seasons"), dict):
+        raise CoopError(f"{path}: 时段文件须是映射，含 seasons: {{summer_vacation: ..., winter_vacation: ...}}")
+    problems: list[str] = []
+
+    def where(node: Any, key: object) -> str:
+        line = _key_line(node, key)
+        return f"{path}:{line + 1}" if line is not None else str(path)
+
+    for key in data:
+        if key not in ("shipped_default", "seasons"):
+            problems.append(f"{where(data, key)}: 未知的键 '{key}'（可用 shipped_default、seasons）")
+    flag = data.get("shipped_default", False)
+    if not isinstance(flag, bool):
+        problems.append(f"{where(data, 'shipped_default')}: shipped_default 须是 true 或 false")
+    rules: dict[str, _SeasonRule] = {}
+    seasons = data["seasons"]
+    for name, body in seasons.items():
+        at = where(seasons, name)
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+            problems.append(f"{at}: 时段名 '{name}' 须是小写英文标识，如 summer_vacation")
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{at}: 时段 '{name}' 须是映射（name、start、end、years）")
+            continue
+        for key in body:
+            if key not in ("name", "start", "end", "years"):
+                problems.append(f"{where(body, key)}: 时段 '{name}' 中未知的键 '{key}'（可用 name、start、end、years）")
+        label = body.get("name", SEASON_LABELS.get(name, name))
+        start = _rule_spec(body.get("start"), f"{where(body, 'start')}: 时段 '{name}' 的 start", problems)
+        end = _rule_spec(body.get("end"), f"{where(body, 'end')}: 时段 '{name}' 的 end", problems)
+        years: dict[int, tuple[date, date]] = {}
+        listed = body.get("years") or {}
+        if not isinstance(listed, dict):
+            problems.append(f"{where(body, 'years')}: years 须是 年份: [开始日期, 结束日期] 的映射")
+            listed = {}
+        for year, pair in listed.items():
+            here = f"{where(listed, year)}: 时段 '{name}' {year} 年"
+            days = [_as_date(d) for d in pair] if isinstance(pair, list) and len(pair) == 2 else None
+            if not isinstance(year, int) or days is None or None in days:
+                problems.append(f"{here}：须写成 {year}: [YYYY-MM-DD, YYYY-MM-DD]（开始、结束日期）")
+                continue
+            first, last = days[0], days[1]
+            assert first is not None and last is not None
+            if first.year != year or last < first:
+                problems.append(f"{here}：开始日期须在 {year} 年内，结束日期不早于开始日期")
+                continue
+            years[year] = (first, last)
+        if start is not None and end is not None:
+            rules[name] = _SeasonRule(str(label), start, end, years)
+    if problems:
+        raise CoopError("\n".join(problems))
+    return bool(flag), rules
+
+
+def _rule_spec(raw: object, where: str, problems: list[str]) -> tuple[int, int] | tuple[Festival, int] | None:
+    """``"07-01"`` (every year's month-day) or ``{anchor: spring_festival, offset: -21}`` (days from the festival)."""
+    if isinstance(raw, str) and (m := re.fullmatch(r"(\d{2})-(\d{2})", raw.strip())):
+        month, day = int(m.group(1)), int(m.group(2))
+        try:
+            date(2024, month, day)  # a leap year, so 02-29 is rejected only where it cannot be
+        except ValueError:
+            problems.append(f"{where} '{raw}' 不是有效的月-日")
+            return None
+        return month, day
+    if isinstance(raw, dict) and set(raw) <= {"anchor", "offset"} and raw.get("anchor") in FESTIVAL_LABELS:
+        offset = raw.get("offset", 0)
+        if isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) <= 120:
+            return raw["anchor"], offset
+    problems.append(
+        f'{where} 须写成 "MM-DD"（每年同一天，如 "07-01"）或 {{anchor: spring_festival, offset: -21}}'
+        f"（节日前后若干天，anchor 可选 {'、'.join(FESTIVAL_LABELS)}）"
+    )
+    return None
+
+
+@lru_cache
+def season_calendar(path: Path | None = None) -> SeasonCalendar:
+    """One season table per file and process (``None`` → the packaged defaults)."""
+    return SeasonCalendar(path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from coop.errors import CoopError
+from coop.errors import EVIDENCE_ALLOWED_KINDS, EvidenceEmpty, EvidenceTooLarge, EvidenceTypeRefused
 
 CHUNK = 64 * 1024
 EVIDENCE_REF = re.compile(r"^sha256:([0-9a-f]{64})$")
@@ -27,32 +27,7 @@ _OFFICE = {
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
-ALLOWED_KINDS = "PDF、JPEG、PNG、WebP、Word/Excel/PowerPoint（docx/xlsx/pptx）"
-
-
-class EvidenceRefused(CoopError):
-    """An upload that is not accepted; `status` is the HTTP answer."""
-
-    status = 422
-
-
-class EvidenceTooLarge(EvidenceRefused):
-    status = 413
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"文件超过 {limit // (1024 * 1024) or 1} MB 上限 (file larger than {limit} bytes)")
-
-
-class EvidenceTypeRefused(EvidenceRefused):
-    status = 415
-
-    def __init__(self, filename: str) -> None:
-        super().__init__(f"不支持的文件类型：{filename}；仅支持 {ALLOWED_KINDS} (unsupported file type)")
-
-
-class EvidenceEmpty(EvidenceRefused):
-    def __init__(self, filename: str) -> None:
-        super().__init__(f"文件为空：{filename} (empty file)")
+ALLOWED_KINDS = EVIDENCE_ALLOWED_KINDS
 
 
 @dataclass(frozen=True)

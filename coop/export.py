@@ -1,4 +1,7 @@
-"""Audit exports as CSV or XLSX, written row by row from a stream (XLSX: SpreadsheetML written by hand), never all in memory."""
+"""Audit exports as CSV or XLSX, written row by row from a stream, never all in memory.
+
+(XLSX: SpreadsheetML written by hand, see `write_xlsx`.)
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from coop.audit import status_label
+from coop.audit import TermPlan
+from coop.labels import metric_label, status_label
 
 ExportFormat = Literal["csv", "xlsx"]
 CHUNK_ROWS = 500
@@ -47,13 +51,18 @@ HEADER = [
     "参与人数合计",
     "指标（已报告/目标）",
     "佐证材料数",
+    "条款协议期总目标",
 ]
 
 
-def state_row(state: Any) -> list[Any]:
-    """One export row for an occurrence state (see coop.store.audit.OccurrenceState)."""
+def state_row(state: Any, term: TermPlan | None = None) -> list[Any]:
+    """One export row for an occurrence state (see coop.store.audit.OccurrenceState); `term`: its agreement's
+    term targets and metric names (`total_targets`, `metric_labels`)."""
+    labels = term.labels if term else None
     names = sorted(set(state.targets) | set(state.metrics))
-    metrics = "；".join(f"{n}={state.metrics.get(n, 0)}/{state.targets.get(n, 0)}" for n in names)
+    metrics = "；".join(f"{metric_label(n, labels)}={state.metrics.get(n, 0)}/{state.targets.get(n, 0)}" for n in names)
+    totals = term.clause_totals.get(state.clause, {}) if term else {}
+    total_text = "；".join(f"{metric_label(n, labels)}={v}" for n, v in sorted(totals.items()))
     on_time = state.on_time
     return [
         state.id,
@@ -75,6 +84,7 @@ def state_row(state: Any) -> list[Any]:
         state.participants,
         metrics,
         state.evidence,
+        total_text,
     ]
 
 
@@ -109,16 +119,19 @@ _REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _SHEET_HEAD = (
     _XML_DECL + f'<worksheet xmlns="{_MAIN_NS}"><dimension ref="{{dimension}}"/>'
-    '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews><sheetFormatPr defaultRowHeight="15"/><sheetData>'
+    '<sheetViews><sheetView tabSelected="1" workbookViewId="0"/></sheetViews>'
+    '<sheetFormatPr defaultRowHeight="15"/><sheetData>'
 )
 _SHEET_TAIL = (
     '</sheetData><pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
 )
 _STYLES = (
     _XML_DECL + f'<styleSheet xmlns="{_MAIN_NS}">'
-    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/><numFmt numFmtId="165" formatCode="yyyy-mm-dd h:mm:ss"/></numFmts>'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd h:mm:ss"/></numFmts>'
     '<fonts count="1"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
-    '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
     '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
@@ -141,11 +154,13 @@ def _package_parts(sheet_title: str) -> dict[str, str]:
         f'<Override PartName="/xl/workbook.xml" ContentType="{ooxml}.spreadsheetml.sheet.main+xml"/>'
         f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{ooxml}.spreadsheetml.worksheet+xml"/>'
         f'<Override PartName="/xl/styles.xml" ContentType="{ooxml}.spreadsheetml.styles+xml"/>'
-        '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
+        '<Override PartName="/docProps/core.xml" '
+        'ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
         f'<Override PartName="/docProps/app.xml" ContentType="{ooxml}.extended-properties+xml"/></Types>',
         "_rels/.rels": _XML_DECL + f'<Relationships xmlns="{_REL_NS}">'
         f'<Relationship Id="rId1" Type="{_DOC_REL}/officeDocument" Target="xl/workbook.xml"/>'
-        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" '
+        '<Relationship Id="rId2" '
+        'Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" '
         'Target="docProps/core.xml"/>'
         f'<Relationship Id="rId3" Type="{_DOC_REL}/extended-properties" Target="docProps/app.xml"/></Relationships>',
         "docProps/app.xml": _XML_DECL
@@ -158,7 +173,8 @@ def _package_parts(sheet_title: str) -> dict[str, str]:
         f'<dcterms:created xsi:type="dcterms:W3CDTF">{now}</dcterms:created>'
         f'<dcterms:modified xsi:type="dcterms:W3CDTF">{now}</dcterms:modified></cp:coreProperties>',
         "xl/workbook.xml": _XML_DECL + f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_DOC_REL}">'
-        f'<bookViews><workbookView/></bookViews><sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "<bookViews><workbookView/></bookViews>"
+        f'<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>',
         "xl/_rels/workbook.xml.rels": _XML_DECL + f'<Relationships xmlns="{_REL_NS}">'
         f'<Relationship Id="rId1" Type="{_DOC_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
         f'<Relationship Id="rId2" Type="{_DOC_REL}/styles" Target="styles.xml"/></Relationships>',
@@ -193,7 +209,7 @@ def _row_xml(number: int, columns: Sequence[str], row: Sequence[Any]) -> str:
     The common types are handled inline; this loop is the whole cost of the export beyond fetching the rows.
     """
     parts = [f'<row r="{number}">']
-    for column, value in zip(columns, row):
+    for column, value in zip(columns, row, strict=False):  # `columns` may be longer than a short row
         kind = type(value)
         if kind is str:
             if not value:
@@ -270,7 +286,7 @@ def write_xlsx(
                 archive.writestr(name, text)
             size = len(head) + sheet.tell() + len(tail)
             sheet.seek(0)
-            # ZIP64 only when the size calls for it (the rule ZipFile.write applies): Excel is strict about ZIP64 records.
+            # ZIP64 only when the size calls for it (the rule ZipFile.write applies): Excel is strict about ZIP64.
             with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=size * 1.05 > zipfile.ZIP64_LIMIT) as entry:
                 entry.write(head)
                 shutil.copyfileobj(sheet, entry, READ_CHUNK)

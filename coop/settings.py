@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     calendar_overrides: Path | None = Field(
         default=None, description="YAML file with extra holidays/make-up workdays for years lacking official data"
     )
+    seasons_file: Path | None = Field(
+        default=None,
+        description="寒暑假时段表 YAML（格式见 coop/data/seasons.yaml）；不设则用随附的出厂缺省值 (seasons file)",
+    )
     max_occurrences_per_clause: int = Field(
         default=5000, description="Guards against absurd recurrences (e.g. every second for 100 years)"
     )
@@ -35,8 +39,9 @@ class Settings(BaseSettings):
         default=32,
         ge=1,
         le=512,
-        description="deliveries in flight at once. 32 sends ~500 msg/s to robots answering in 50 ms (bench dispatch; 16 "
-        "gives ~290, barely above the 250 goal); per-robot pacing is separate. A crash may resend at most this many "
+        description="deliveries in flight at once. 32 sends ~500 msg/s to robots answering in 50 ms "
+        "(bench dispatch; 16 gives ~290, barely above the 250 goal); per-robot pacing is separate. "
+        "A crash may resend at most this many "
         "requests plus an eighth (sent, not yet recorded)",
     )
     notify_timeout_seconds: float = Field(
@@ -65,10 +70,41 @@ class Settings(BaseSettings):
     )
     auditor_database_url: str | None = Field(
         default=None,
-        description="read-only login for auditor queries; unset = database_url as role coop_auditor (PostgreSQL) / mode=ro (SQLite)",
+        description="read-only login for auditor queries; "
+        "unset = database_url as role coop_auditor (PostgreSQL) / mode=ro (SQLite)",
+    )
+    ledger_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs ledger checkpoints; keep it off the database host "
+        "(`coop audit keygen` writes one, mode 0600)",
+    )
+    ledger_public_key_file: Path | None = Field(
+        default=None,
+        description="public key (PEM) auditors check checkpoints with; unset = derived from ledger_key_file",
+    )
+    checkpoint_file: Path | None = Field(
+        default=None,
+        description="append-only JSON-lines file outside the database that receives every signed checkpoint",
+    )
+    auditor_channel: str | None = Field(
+        default=None,
+        description="notification channel name (URL in COOP_CHANNEL_<NAME>) that receives every signed checkpoint",
+    )
+    require_channels: bool = Field(
+        default=False,
+        description="1: a channel without a URL is a dead letter; 0 (default): it is written to the local inbox",
+    )
+    inbox_dir: Path = Field(
+        default=Path(".coop/inbox"), description="local inbox: one <channel>.md per unconfigured channel"
     )
     evidence_dir: Path = Field(default=Path(".coop/evidence"), description="uploaded evidence, stored by sha256")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="largest accepted evidence file")
+    evidence_ttl_hours: int = Field(
+        default=24, ge=1, le=24 * 365, description="uploads no report has cited are removed after this many hours"
+    )
+    evidence_quota_mb: int = Field(
+        default=200, ge=1, le=1024 * 1024, description="per department: most MB of uploads not yet cited by a report"
+    )
 
 
 @lru_cache

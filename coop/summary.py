@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
-from coop.dispatcher import DrainReport
-from coop.store.notices import BatchResult
-from coop.store.outbox import OutboxRow
-from coop.store.plans import PlanResult
-from coop.store.status import AgreementSummary
-
-WEEKDAYS = "一二三四五六日"
-STATUS_LABELS = {
-    "planned": "已计划",
-    "due": "进行中",
-    "done": "已完成",
-    "overdue": "已逾期",
-    "waived": "已豁免",
-    "cancelled": "已取消",
-}
-
-
-def chinese_date(day: dt.date) -> str:
-    return f"{day.year}年{day.month}月{day.day}日（周{WEEKDAYS[day.weekday()]}）"
+from coop.labels import STATUS_LABELS, chinese_date
+from coop.notify.results import BatchResult, DrainReport
+from coop.planning import PlanResult
+from models.read import AgreementSummaryPublic as AgreementSummary
+from models.read import OutboxMessagePublic as OutboxRow
 
 
 def plan_result_markdown(result: PlanResult, title: str) -> str:
@@ -36,9 +21,8 @@ def plan_result_markdown(result: PlanResult, title: str) -> str:
         f"第 {result.version} 版计划已写入：新增 **{result.created}** 项，调整 **{result.updated}** 项，"
         f"取消 **{result.cancelled}** 项，保留 **{result.kept}** 项。",
     ]
-    if result.changes and (result.updated or result.cancelled):
-        lines += ["", "| 变更 | 任务 | 说明 |", "|---|---|---|"]
-        lines += [f"| {c['change']} | {c['key']} | {c['detail']} |" for c in result.changes if c["change"] != "新增"]
+    if result.changes:
+        lines += ["", "逐条变更：", ""] + [f"- {line}" for line in result.change_lines()]
     return "\n".join(lines) + "\n"
 
 
@@ -78,7 +62,8 @@ def dispatch_markdown(
         f"## {title}",
         "",
         f"- 新产生提醒 {decided} 条，合并为 {batch.messages} 封消息（每个部门每个渠道一封）",
-        f"- 本次投递：成功 **{report.total('sent')}**，待重试 **{report.total('retry')}**，转入死信 **{report.total('dead')}**",
+        f"- 本次投递：成功 **{report.total('sent')}**，待重试 **{report.total('retry')}**，"
+        f"转入死信 **{report.total('dead')}**",
     ]
     if batch.recipients_without_channel:
         lines.append(f"- 未配置通知渠道、无法通知：{'；'.join(batch.recipients_without_channel)}")
@@ -89,7 +74,8 @@ def dispatch_markdown(
         lines += ["", "| 渠道 | 部门 | 成功 | 重试 | 死信 |", "|---|---|---|---|---|"]
         for (channel, dept), c in sorted(rows.items()):
             lines.append(
-                f"| {channel} | {department_names.get(dept, dept)} | {c.get('sent', 0)} | {c.get('retry', 0)} | {c.get('dead', 0)} |"
+                f"| {channel} | {department_names.get(dept, dept)} "
+                f"| {c.get('sent', 0)} | {c.get('retry', 0)} | {c.get('dead', 0)} |"
             )
     if report.dead:
         lines += ["", "### 死信（需协调员处理后重新投递）", "", "| 消息 | 渠道 | 错误 |", "|---|---|---|"]

@@ -1,6 +1,7 @@
 """Bring up the coordinators' Prefect UI: a server, the deployments in prefect.yaml, and a process worker.
 
 `make ui` runs `python -m coop.ui`; the browser and PostgreSQL tests start the same pieces through `UiStack`.
+The stack upgrades the coop database schema before any worker starts: flows only check it and stop if it is behind.
 Everything is the stock Prefect CLI (`prefect server start`, `prefect deploy`, `prefect worker start`), so the
 scale-out path in docs/scale-out.md is the same commands pointed at a shared server.
 """
@@ -20,6 +21,10 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from coop.services.schema import upgrade
+from coop.settings import get_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WORK_POOL = "coop"
@@ -95,11 +100,17 @@ class UiStack:
     def log_dir(self) -> Path:
         return self.home / "logs"
 
+    @property
+    def database_url(self) -> str:
+        """The coop database the workers' flow runs will use: their COOP_DATABASE_URL, else the settings'."""
+        return self.env.get("COOP_DATABASE_URL") or get_settings().database_url
+
     def start(self) -> UiStack:
-        """Server → healthy → work pool → deployments → workers; stops what it started if a step fails."""
+        """Schema → server → healthy → work pool → deployments → workers; stops what it started if a step fails."""
         # Prefect does not create PREFECT_HOME itself; its server then dies with "unable to open database file".
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.upgrade_schema()
         try:
             self.start_server()
             self.wait_healthy()
@@ -110,6 +121,13 @@ class UiStack:
             self.stop()
             raise
         return self
+
+    def upgrade_schema(self) -> None:
+        """Migrate once, before any worker runs a flow: flows only check the schema and stop if it is behind."""
+        try:
+            upgrade(self.database_url)
+        except SQLAlchemyError as exc:
+            raise StackError(f"无法升级协作通数据库结构 (cannot upgrade the coop database): {exc}") from exc
 
     def start_server(self) -> None:
         if _answers(f"{self.api_url}/health"):
@@ -130,7 +148,7 @@ class UiStack:
         raise StackError(f"Prefect server not healthy after {timeout:.0f}s; see {self.log_dir / 'server.log'}")
 
     def register_deployments(self) -> None:
-        """Create the process work pool unless it exists (keeping its settings), then apply every deployment in prefect.yaml."""
+        """Create the process work pool unless it exists (keeping its settings), then deploy all of prefect.yaml."""
         if httpx.get(f"{self.api_url}/work_pools/{WORK_POOL}", timeout=10.0).status_code == 404:
             self._run(
                 "work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process")

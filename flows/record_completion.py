@@ -2,53 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from prefect import flow
 from pydantic import Field
 
+from coop.report import CompletionReport
 from coop.settings import get_settings
-from coop.store.occurrences import CompletionReport
-from tasks.database import migrate_database
+from flows.failure import explained
+from flows.forms import MetricEntry, OutcomeChoice, label, metrics_dict
+from tasks.database import check_schema
 from tasks.occurrences import record_report
 from tasks.report import describe_occurrence, publish_completion_artifact
 
 
 @flow(name="record-completion", log_prints=True)
+@explained
 def record_completion(
-    occurrence_id: Annotated[int, Field(ge=1)],
-    department: str,
-    outcome: Literal["done", "partial", "cannot"] = "done",
-    participants: Annotated[int | None, Field(ge=0)] = None,
-    metrics: dict[str, int] | None = None,
-    evidence: list[str] | None = None,
-    note: str | None = None,
-    actor: str | None = None,
-    database_url: str | None = None,
+    occurrence_id: Annotated[int, label("任务编号", "见计划报告、逾期清单或部门任务清单", ge=1, le=2**31 - 1)],
+    department: Annotated[
+        str, label("责任部门", "写作 单位/部门，如 渝北区/区委社会工作部", min_length=1, max_length=401)
+    ],
+    outcome: Annotated[OutcomeChoice, label("完成情况", "已完成 / 部分完成 / 无法完成")] = OutcomeChoice.DONE,
+    participants: Annotated[int | None, label("参与人数", "不填表示未统计", ge=0)] = None,
+    metrics: Annotated[
+        list[MetricEntry], label("指标完成数", "每行一个指标及其完成数量，如 参与人数 1200"), Field(max_length=50)
+    ] = [],  # noqa: B006 — Prefect validates parameters into a fresh list per run; the form needs a literal default
+    evidence: Annotated[
+        list[str], label("佐证材料", "每行一项：链接（http/https）或已上传文件的 sha256:哈希"), Field(max_length=50)
+    ] = [],  # noqa: B006 — as above
+    note: Annotated[str, label("说明", "无法完成时必填", max_length=2000)] = "",
+    actor: Annotated[str, label("报告人", "不填则为责任部门", max_length=100)] = "",
 ) -> int:
     """Record one completion report and its ledger event in one transaction; returns the event id.
 
     Args:
-        occurrence_id: 任务编号（见计划报告或逾期清单）
+        occurrence_id: 任务编号（见计划报告、逾期清单或部门任务清单）
         department: 责任部门，写作 单位/部门，如 渝北区/区委社会工作部
-        outcome: 完成情况：done 已完成 / partial 部分完成 / cannot 无法完成
-        participants: 参与人数
-        metrics: 指标完成数，如 {"resident_questionnaires": 1200}
-        evidence: 佐证材料链接（http/https）或已上传文件的 sha256:哈希
+        outcome: 完成情况：已完成 / 部分完成 / 无法完成
+        participants: 参与人数（不填表示未统计）
+        metrics: 指标完成数：每行一个指标及其数量，如 参与人数 1200
+        evidence: 佐证材料：链接（http/https）或已上传文件的 sha256:哈希
         note: 说明（无法完成时必填）
-        actor: 报告人（默认为责任部门）
-        database_url: 数据库地址（默认 COOP_DATABASE_URL）
+        actor: 报告人（不填则为责任部门）
     """
-    migrate_database(database_url)
+    url = get_settings().database_url
+    check_schema(url)
     report = CompletionReport(
         occurrence_id=occurrence_id,
         department=department,
-        outcome=outcome,
+        outcome=OutcomeChoice(outcome).code,
         participants=participants,
-        metrics=metrics or {},
-        evidence=evidence or [],
-        note=note,
+        metrics=metrics_dict(metrics),
+        evidence=list(evidence),
+        note=note.strip() or None,
     )
-    event_id = record_report(report, actor or department or get_settings().actor, database_url)
-    publish_completion_artifact(report, event_id, describe_occurrence(occurrence_id, database_url))
+    event_id = record_report(report, actor.strip() or department, url)
+    publish_completion_artifact(report, event_id, describe_occurrence(occurrence_id, url))
     return event_id

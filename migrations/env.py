@@ -6,10 +6,12 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables)
+from coop.settings import get_settings
 from models.db import get_engine
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url") or None
+# `coop db upgrade` passes its URL (or a connection); a bare `alembic upgrade` falls back to COOP_DATABASE_URL.
+url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
 def run_migrations_offline() -> None:

@@ -3,6 +3,7 @@
 from models.db import get_engine, session_scope
 from models.tables import (
     Agency,
+    AgreementParty,
     AgreementRecord,
     AgreementVersion,
     ClauseRecord,
@@ -21,6 +22,7 @@ from models.tables import (
 
 __all__ = [
     "Agency",
+    "AgreementParty",
     "AgreementRecord",
     "AgreementVersion",
     "ClauseRecord",

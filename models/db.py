@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from urllib.parse import quote
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-
-def get_engine(url: str | None = None) -> Engine:
-    """The engine for `url`, or for the configured COOP_DATABASE_URL (read at each call, engines cached)."""
-    if url is None:
-        from coop.settings import get_settings
-
-        url = get_settings().database_url
-    return _engine(url)
+CACHED_ENGINES = 16
+_engines: OrderedDict[tuple[object, ...], Engine] = OrderedDict()
+_engines_lock = threading.Lock()
 
 
-@lru_cache(maxsize=16)
+def _cached(key: tuple[object, ...], make: Callable[[], Engine]) -> Engine:
+    """The most recently used engines, one per key; one pushed out is disposed, so its pooled connections close
+    now rather than whenever the garbage collector finds them (a test session makes an engine per SQLite file)."""
+    with _engines_lock:
+        engine = _engines.pop(key, None) or make()
+        _engines[key] = engine
+        while len(_engines) > CACHED_ENGINES:
+            _engines.popitem(last=False)[1].dispose()
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached engine's pooled connections, e.g. before a database is dropped."""
+    with _engines_lock:
+        while _engines:
+            _engines.popitem()[1].dispose()
+
+
+def get_engine(url: str) -> Engine:
+    """The engine for `url` (one per URL, cached); the caller says which database, settings are not read here."""
+    return _cached(("read-write", url), lambda: _engine(url))
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -44,7 +64,7 @@ def _engine(url: str) -> Engine:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def session_scope(url: str) -> Iterator[Session]:
     """One transaction: commit on success, roll back everything on any error."""
     with Session(get_engine(url), expire_on_commit=False) as session, session.begin():
         yield session
@@ -53,30 +73,16 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 AUDITOR_ROLE = "coop_auditor"
 
 
-def get_readonly_engine(url: str | None = None, switch_role: bool = True) -> Engine:
+def get_readonly_engine(url: str, switch_role: bool = True) -> Engine:
     """An engine that cannot write, for auditors: SQLite opened mode=ro, PostgreSQL as the SELECT-only role.
 
-    Without `url`: COOP_AUDITOR_DATABASE_URL (a read-only login, used as given) or else COOP_DATABASE_URL.
-    `switch_role=False` is for such a dedicated login: it is already read-only and need not switch role.
+    `switch_role=False` is for a dedicated read-only login (COOP_AUDITOR_DATABASE_URL): it need not switch role.
     """
-    if url is None:
-        from coop.settings import get_settings
-
-        settings = get_settings()
-        if settings.auditor_database_url:
-            return _readonly_engine(settings.auditor_database_url, False)
-        url = settings.database_url
-    return _readonly_engine(url, switch_role)
+    return _cached(("read-only", url, switch_role), lambda: _readonly_engine(url, switch_role))
 
 
-@lru_cache(maxsize=16)
 def _readonly_engine(url: str, switch_role: bool) -> Engine:
     if url.startswith("sqlite"):
-        import sqlite3
-        from urllib.parse import quote
-
-        from sqlalchemy.engine import make_url
-
         path = make_url(url).database
         if not path or path == ":memory:":
             raise ValueError("a read-only SQLite connection needs a database file")
@@ -110,8 +116,8 @@ def _readonly_engine(url: str, switch_role: bool) -> Engine:
 
 
 @contextmanager
-def readonly_session_scope(url: str | None = None, switch_role: bool = True) -> Iterator[Session]:
+def readonly_session_scope(url: str, switch_role: bool = True) -> Iterator[Session]:
     """One read-only transaction (see `get_readonly_engine`); any write fails in the database itself."""
-    with Session(get_readonly_engine(url, switch_role), expire_on_commit=False, autoflush=False) as session:
-        with session.begin():
-            yield session
+    engine = get_readonly_engine(url, switch_role)
+    with Session(engine, expire_on_commit=False, autoflush=False) as session, session.begin():
+        yield session

@@ -1,4 +1,4 @@
-"""Tasks that tell people what happened: summaries and Prefect artifacts in Chinese."""
+"""Tasks that tell people what happened: the coordinator's summaries (`coop.services.status`) and Chinese artifacts."""
 
 from __future__ import annotations
 
@@ -27,31 +27,26 @@ from coop.artifacts import (
     user_error_text,
 )
 from coop.errors import CoopError
-from coop.planning import PlannedOccurrence
-from coop.store.occurrences import CompletionReport, SweepResult
-from coop.store.plans import PlanResult
-from coop.store.status import AgreementSummary, OccurrenceDetail, occurrence_detail, overdue, summarise
-from models.db import session_scope
+from coop.occurrence_status import SweepResult
+from coop.planning import PlannedOccurrence, PlanResult
+from coop.report import CompletionReport
+from coop.services import status
+from coop.store.status import AgreementSummary, OccurrenceDetail
 
 
 @task(name="汇总协议执行情况 summarise agreements", cache_policy=NO_CACHE)
-def summarise_agreements(
-    today: dt.date, agreement_id: str | None = None, database_url: str | None = None
-) -> list[AgreementSummary]:
-    with session_scope(database_url) as session:
-        return summarise(session, today, agreement_id)
+def summarise_agreements(today: dt.date, agreement_id: str | None, database_url: str) -> list[AgreementSummary]:
+    return status.agreement_summaries(database_url, today, agreement_id)
 
 
 @task(name="列出逾期任务 list overdue", cache_policy=NO_CACHE)
-def list_overdue(database_url: str | None = None) -> tuple[int, list[OccurrenceDetail]]:
-    with session_scope(database_url) as session:
-        return overdue(session)
+def list_overdue(database_url: str) -> tuple[int, list[OccurrenceDetail]]:
+    return status.overdue_occurrences(database_url)
 
 
 @task(name="读取任务详情 describe occurrence", cache_policy=NO_CACHE)
-def describe_occurrence(occurrence_id: int, database_url: str | None = None) -> OccurrenceDetail | None:
-    with session_scope(database_url) as session:
-        return occurrence_detail(session, occurrence_id)
+def describe_occurrence(occurrence_id: int, database_url: str) -> OccurrenceDetail | None:
+    return status.describe_occurrence(database_url, occurrence_id)
 
 
 @task(name="发布计划报告 publish plan artifact", cache_policy=NO_CACHE)

@@ -21,12 +21,30 @@ pytest_plugins = ["conftest_peers"]
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AGREEMENTS = ROOT / "agreements"
+REGISTRY = AGREEMENTS / "organisations.yaml"  # the organisation registry beside the agreements, not an agreement
+AGREEMENT_FILES = sorted(p for p in AGREEMENTS.glob("*.yaml") if p != REGISTRY)
 PG_ADMIN_URL = os.environ.get("COOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# Under `pytest -n ... --dist loadgroup` (make test), tests that use one of these costly session- or module-scoped
+# servers run on one worker, which starts it once; every other test is spread over the workers one by one.
+SHARED_SERVERS = {"ui": "coop-ui", "prefect_server": "prefect-server", "browser": "chromium"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = next((g for name, g in SHARED_SERVERS.items() if name in fixtures), None)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _prefect_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    # Unconfigured channels fall back to the local inbox: keep that inbox out of the checkout.
+    os.environ["COOP_INBOX_DIR"] = str(tmp_path_factory.mktemp("inbox"))
 
 
 @pytest.fixture(scope="session")
@@ -34,15 +52,25 @@ def pg_server_url() -> Iterator[str]:
     """A throwaway database on the local server; dropped at the end of the session."""
     from sqlalchemy import create_engine, text
 
+    from models.db import AUDITOR_ROLE
+
     name = f"coop_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # Roles are cluster-wide: on a fresh server, two xdist workers migrating at once would both find the
+        # auditor role missing (migration 0003) and one would fail creating it. Whoever comes first creates it here.
+        conn.execute(
+            text(
+                f"DO $$ BEGIN CREATE ROLE {AUDITOR_ROLE} NOLOGIN NOSUPERUSER NOINHERIT NOCREATEDB NOCREATEROLE; "
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
+        )
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    from models.db import _engine
+    from models.db import dispose_engines
 
-    _engine.cache_clear()  # close pooled connections before dropping the database
+    dispose_engines()  # close pooled connections before dropping the database
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -63,7 +91,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database; every test that touches the database runs on both engines."""
-    from coop.migrate import upgrade
+    from coop.services.schema import upgrade
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'coop.db'}"

@@ -24,6 +24,7 @@ from coop.access import Role
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
 from coop.planning import calendar_fingerprint, expand
+from coop.services.coordinators import issue_coordinator_token
 from coop.settings import Settings
 from coop.store.access import issue_token
 from coop.store.plans import apply_plan
@@ -35,7 +36,11 @@ YUBEI = "渝北区/区委社会工作部"
 CHANGSHOU = "长寿区/区委社会工作部"
 TUANQUWEI = "渝北区/团区委"
 COORDINATOR_TOKEN = "coordinator-test-token-0123456789"
+COORDINATOR = "协调人 王五"
 PLAN_DAY = dt.date(2026, 3, 1)
+# What the `live` fixture leaves before any request: no reports, the plan's ledger events (agreement_planned, then
+# sweep_overdue and sweep_due bringing statuses up to date as of PLAN_DAY in the same transaction), no evidence files.
+PLANNED = (0, 3, 0)
 
 
 @dataclass
@@ -47,13 +52,17 @@ class Live:
     settings: Settings
     occurrences: dict[str, int]  # key -> id
     departments: dict[str, int]  # "party/department" -> id
-    tokens: dict[str, str]  # "yubei", "changshou", "auditor" -> bearer token
+    tokens: dict[str, str]  # "yubei", "changshou", "auditor", "coordinator" (named 协调人 王五) -> bearer token
 
     def client(self, who: str | None = None, **kwargs: object) -> httpx.Client:
         headers = {}
-        if who == "coordinator":
+        if who == "bootstrap":
             headers["Authorization"] = f"Bearer {COORDINATOR_TOKEN}"
         elif who is not None:
+            if who == "coordinator" and who not in self.tokens:
+                # COOP_COORDINATOR_TOKEN only bootstraps; coordinators act under their own named, ledgered token,
+                # issued on first use so tests that never act as coordinator keep their ledger counts.
+                self.tokens[who] = issue_coordinator_token(self.db_url, COORDINATOR, None).token
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
 
@@ -75,15 +84,15 @@ def departments(db_url: str) -> dict[str, int]:
 
 
 def web_settings(db_url: str, tmp_path: Path, port: int, **overrides: object) -> Settings:
-    values: dict[str, object] = dict(
-        database_url=db_url,
-        secret_key="test-secret-key-for-links-0123456789",
-        coordinator_token=COORDINATOR_TOKEN,
-        evidence_dir=tmp_path / "evidence",
-        public_base_url=f"http://127.0.0.1:{port}",
-        agreements_dir=FIXTURES,
-        max_upload_bytes=64 * 1024,
-    )
+    values: dict[str, object] = {
+        "database_url": db_url,
+        "secret_key": "test-secret-key-for-links-0123456789",
+        "coordinator_token": COORDINATOR_TOKEN,
+        "evidence_dir": tmp_path / "evidence",
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "agreements_dir": FIXTURES,
+        "max_upload_bytes": 64 * 1024,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 
 from coop.access import LinkSigner
 from coop.cli import app
+from coop.report import CompletionReport
 from coop.settings import get_settings
-from coop.store.occurrences import CompletionReport, record_completion
+from coop.store.occurrences import record_completion
 from models.db import session_scope
 
 COOP = str(Path(sys.executable).parent / "coop")
@@ -62,7 +63,7 @@ def test_tokens_issue_list_revoke(cli_db: dict[str, int]) -> None:
     invoke("token", "issue", "--auditor", "张三")
     listing = invoke("token", "list")
     assert "渝北区/区委社会工作部" in listing and "审计 张三" in listing and token not in listing
-    assert "令牌 #1 已撤销" in invoke("token", "revoke", "1")
+    assert "令牌 #1 已撤销" in invoke("token", "revoke", "1", "--reason", "人员调离")
     assert invoke("token", "list").count("已撤销") == 1
     bad = runner.invoke(app, ["token", "issue"])
     assert bad.exit_code == 2 and "--department" in bad.output
@@ -86,7 +87,7 @@ def test_audit_queries_print_tables(cli_db: dict[str, int]) -> None:
     overdue = invoke("audit", "overdue", "--department", YUBEI)
     assert "逾期任务" in overdue and "共 5 项" in overdue
     progress = invoke("audit", "progress")
-    assert "参加人数" in progress and "400" in progress and "10.0%" in progress
+    assert "参与人数" in progress and "400" in progress and "10.0%" in progress
     history = invoke("audit", "history", str(cli_db["1.1@2026-03-31"]))
     assert "报告已完成" in history and "https://x.cn/1" in history
     clause = invoke("audit", "history", "--agreement", "test-small", "--clause", "1.1")
@@ -99,10 +100,13 @@ def test_audit_queries_print_tables(cli_db: dict[str, int]) -> None:
 def test_audit_export_csv_and_xlsx(cli_db: dict[str, int], tmp_path: Path) -> None:
     out = invoke("audit", "export", str(tmp_path / "a.csv"), "--party", "渝北区")
     assert "已导出 13 行" in out
-    rows = list(csv.reader((tmp_path / "a.csv").open(encoding="utf-8-sig")))
+    with (tmp_path / "a.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
     assert len(rows) == 14
     invoke("audit", "export", str(tmp_path / "a.xlsx"))
-    assert len(list(load_workbook(tmp_path / "a.xlsx", read_only=True).active.iter_rows())) == 16
+    book = load_workbook(tmp_path / "a.xlsx", read_only=True)  # read-only keeps the file open until closed
+    assert len(list(book.active.iter_rows())) == 16
+    book.close()
     assert runner.invoke(app, ["audit", "export", str(tmp_path / "a.pdf")]).exit_code == 2
 
 
@@ -177,6 +181,8 @@ def test_demo_prints_a_link_that_coop_serve_accepts(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
     verify = subprocess.run(
         [COOP, "audit", "verify"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import AGREEMENTS, ROOT
+from conftest import AGREEMENT_FILES, ROOT
 from prefect import Flow
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
@@ -52,20 +52,67 @@ def test_every_parameter_is_described_in_chinese(deployment: dict[str, Any]) -> 
 def test_the_agreement_field_offers_the_shipped_agreements() -> None:
     flow = load_flow_from_entrypoint(BY_NAME["plan-agreement"]["entrypoint"])
     field = parameter_schema(flow).model_dump()["properties"]["agreement"]
-    assert field["enum"] == [f"agreements/{p.name}" for p in sorted(AGREEMENTS.glob("*.yaml"))]
+    assert field["enum"] == [f"agreements/{p.name}" for p in AGREEMENT_FILES]
     assert field["default"] in field["enum"]
     # The CLI and tests still pass any path: the choices constrain the UI's form, not the flow.
     assert flow.validate_parameters({"agreement": str(Path("/elsewhere/x.yaml"))})["agreement"] == "/elsewhere/x.yaml"
 
 
-def test_record_completion_outcome_is_a_choice() -> None:
+def _schema(name: str) -> dict[str, Any]:
+    return parameter_schema(load_flow_from_entrypoint(BY_NAME[name]["entrypoint"])).model_dump()
+
+
+def _resolve(schema: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any]:
+    ref = prop.get("$ref") or (prop.get("items") or {}).get("$ref")
+    return schema["definitions"][ref.rsplit("/", 1)[1]] if ref else prop
+
+
+def test_record_completion_outcome_is_a_chinese_choice() -> None:
+    schema = _schema("record-completion")
+    outcome = schema["properties"]["outcome"]
+    assert _resolve(schema, outcome)["enum"] == ["已完成", "部分完成", "无法完成"] and outcome["default"] == "已完成"
+    # Callers that still send the English codes are understood.
     flow = load_flow_from_entrypoint(BY_NAME["record-completion"]["entrypoint"])
-    assert parameter_schema(flow).model_dump()["properties"]["outcome"]["enum"] == ["done", "partial", "cannot"]
+    params = flow.validate_parameters({"occurrence_id": 1, "department": "甲/乙", "outcome": "cannot"})
+    assert params["outcome"].code == "cannot"
+
+
+def test_record_completion_metrics_are_rows_not_a_dict() -> None:
+    schema = _schema("record-completion")
+    metrics = schema["properties"]["metrics"]
+    assert metrics["type"] == "array" and metrics["default"] == []
+    row = _resolve(schema, metrics)
+    assert {k: v["title"] for k, v in row["properties"].items()} == {"name": "指标", "value": "数值"}
+    assert row["properties"]["value"]["type"] == "integer" and row["properties"]["value"]["minimum"] == 0
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_every_field_has_a_chinese_label_and_none_only_where_empty_means_default(deployment: dict[str, Any]) -> None:
+    schema = parameter_schema(load_flow_from_entrypoint(deployment["entrypoint"])).model_dump()
+    text = str(schema)
+    assert "database_url" not in schema["properties"] and "DATABASE_URL" not in text
+    # Only a date or number whose default means "today"/"the setting" may be left empty (null); text and lists
+    # default to empty values, so no other field shows the UI's "None" toggle.
+    for name, prop in schema["properties"].items():
+        if "anyOf" in prop:
+            kinds = [p.get("type") for p in prop["anyOf"]]
+            assert prop["default"] is None and "null" in kinds, (name, prop)
+            assert {p.get("format") or p.get("type") for p in prop["anyOf"]} <= {"date", "integer", "number", "null"}
+    unlabelled = [name for name, prop in schema["properties"].items() if not CJK.search(prop.get("title") or "")]
+    assert unlabelled == [], f"{deployment['entrypoint']}: give these a Chinese title (flows.forms.label)"
+    for definition in (schema.get("definitions") or {}).values():
+        for name, prop in (definition.get("properties") or {}).items():
+            assert CJK.search(prop.get("title") or ""), f"{deployment['entrypoint']}: {name}"
 
 
 @pytest.mark.parametrize(
     ("name", "cron"),
-    [("sweep-overdue", "10 0 * * *"), ("dispatch-notifications", "0 9 * * *"), ("send-weekly-digest", "30 8 * * 1")],
+    [
+        ("sweep-overdue", "10 0 * * *"),
+        ("dispatch-notifications", "0 9 * * *"),
+        ("send-weekly-digest", "30 8 * * 1"),
+        ("refresh-calendar", "0 6 * * 1"),
+    ],
 )
 def test_schedules_run_in_beijing_time(name: str, cron: str) -> None:
     [schedule] = BY_NAME[name]["schedules"]

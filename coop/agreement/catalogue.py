@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from coop.agreement.organisations import REGISTRY_FILE
 from coop.settings import get_settings
 
 
 def shipped_agreements(directory: Path | None = None) -> list[str]:
-    """Agreement files as the flows take them (relative to the project folder unless the folder is absolute)."""
+    """Agreement files as the flows take them (relative to the project folder unless the folder is absolute).
+
+    The organisation registry beside them is not an agreement."""
     folder = directory if directory is not None else get_settings().agreements_dir
-    return [str(path) for path in sorted(folder.glob("*.yaml"))]
+    return [str(path) for path in sorted(folder.glob("*.yaml")) if path.name != REGISTRY_FILE]
 
 
 def agreement_choices() -> dict[str, list[str]] | None:

@@ -24,7 +24,9 @@ from yaml.resolver import BaseResolver
 try:
     from yaml._yaml import CParser
 except ImportError:  # PyYAML built without libyaml: always the slow path
-    CParser = None
+    LIBYAML = False
+else:
+    LIBYAML = True
 
 _PLAIN = "coop:plain"
 _QUOTED = "coop:quoted"
@@ -44,9 +46,9 @@ class FastTree:
     clause_lines: dict[str, int]
 
 
-if CParser is not None:
+if LIBYAML:
 
-    class _Composer(CParser, BaseResolver):  # type: ignore[misc,valid-type]
+    class _Composer(CParser, BaseResolver):
         """libyaml composes; every untagged scalar is marked plain or quoted for `_scalar` to type."""
 
         def __init__(self, text: str) -> None:
@@ -56,7 +58,8 @@ if CParser is not None:
         def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
             if kind is ScalarNode:
                 return _PLAIN if implicit[0] else _QUOTED
-            return super().resolve(kind, value, implicit)
+            # types-PyYAML leaves BaseResolver.resolve unannotated; it returns the default tag for the kind.
+            return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=4096)
@@ -135,7 +138,7 @@ def _clause_lines(root: MappingNode) -> dict[str, int]:
 
 def fast_tree(text: str, max_nodes: int, max_depth: int, bad_text: re.Pattern[str]) -> FastTree | None:
     """The plain data of a well-formed agreement file, or None when only the slow path can say what it is."""
-    if CParser is None or "%YAML" in text or "<<" in text or _ANCHOR.search(text):
+    if not LIBYAML or "%YAML" in text or "<<" in text or _ANCHOR.search(text):
         return None
     try:
         composer = _Composer(text)

@@ -11,6 +11,22 @@ NoticeKind = Literal["planned", "changed", "cancelled", "reminder_t7", "reminder
 
 RecipientRole = Literal["department", "leader", "coordinator"]
 
+KIND_LABELS = {
+    "training": "培训",
+    "exchange": "交流",
+    "pilot_reform": "改革试点",
+    "patrol": "巡护",
+    "volunteer_event": "志愿服务",
+    "survey": "调研",
+    "meeting": "会议",
+    "campaign": "专题活动",
+    "report": "报送",
+    "service": "服务",
+    "research": "研究",
+    "construction": "建设",
+}
+"""Clause kinds as a department reads them."""
+
 
 @dataclass(frozen=True)
 class DigestItem:
@@ -37,6 +53,10 @@ class DigestItem:
     escalation_round: int | None = None
     responsible: str | None = None
     """The owing department as `单位/部门`; shown to leaders and coordinators, used in the report command."""
+    operations: tuple[str, ...] = ()
+    """Coordinators' decisions this message tells of, each with its reason and who decided (`operation_line`)."""
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    """The agreement's own metric names (`metric_labels:`), used over the common table for `targets`."""
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ reminder overtaken by a later milestone is never sent stale.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from coop.agreement.reminders import ReminderPolicy
+from coop.agreement.schema import Agreement
+from models.tables import OPEN_STATUSES, OccurrenceStatus
 
-OPEN_STATUSES = frozenset({"planned", "due", "overdue"})
-CLOSED_STATUSES = frozenset({"done", "waived", "cancelled"})
 PlanKind = Literal["planned", "changed", "cancelled"]
-MAX_WORKDAYS = 250
+_KNOWN_STATUSES = frozenset(s.value for s in OccurrenceStatus)
 
 
 class WorkdayArithmetic(Protocol):
@@ -31,31 +32,6 @@ class WorkdayArithmetic(Protocol):
     def workdays_between(self, a: date, b: date) -> int:
         """Working days in (a, b]; negative when b < a."""
         ...
-
-
-class ReminderPolicy(BaseModel):
-    """How insistently to remind; one per deployment or per agreement."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    # Bounded to about a year of working days: an absurd value in one agreement must fail when the file is
-    # loaded, not later inside the daily notice run that serves every agreement.
-    before_workdays: list[int] = Field(
-        default_factory=lambda: [7, 1], max_length=10, description="reminders N working days before due (1–250)"
-    )
-    on_due_day: bool = True
-    escalate_after_workdays: int = Field(default=3, ge=1, le=MAX_WORKDAYS)
-    escalate_every_workdays: int = Field(default=5, ge=1, le=MAX_WORKDAYS)
-    notify_on_plan: bool = True
-
-    @field_validator("before_workdays")
-    @classmethod
-    def _positive_unique(cls, value: list[int]) -> list[int]:
-        if any(n < 1 for n in value):
-            raise ValueError("before_workdays entries must be at least 1 (the due day itself is on_due_day)")
-        if any(n > MAX_WORKDAYS for n in value):
-            raise ValueError(f"before_workdays entries must be at most {MAX_WORKDAYS} (about a year of working days)")
-        return sorted(set(value), reverse=True)
 
 
 @dataclass(frozen=True)
@@ -115,11 +91,10 @@ def notices_for(
     covers those.
     """
     if status not in OPEN_STATUSES:
-        if status in CLOSED_STATUSES:
+        # Closed, suspended (the clock stopped) and untracked (history before tracking_from) owe nothing.
+        if status in _KNOWN_STATUSES:
             return []
-        raise ValueError(
-            f"unknown occurrence status {status!r} (expected one of {sorted(OPEN_STATUSES | CLOSED_STATUSES)})"
-        )
+        raise ValueError(f"unknown occurrence status {status!r} (expected one of {sorted(_KNOWN_STATUSES)})")
     reached = [
         m for m in _timeline(occurrence_due, today, calendar, policy) if created_on is None or m.fire_on >= created_on
     ]
@@ -155,3 +130,81 @@ def plan_notice(
         due_date=due,
         fire_on=today,
     )
+
+
+def clause_policies(agreement: Agreement, default: ReminderPolicy | None = None) -> dict[str, ReminderPolicy]:
+    """Field by field, what a clause writes overrides the agreement's rules, which override the default."""
+    base = _overlay(default or ReminderPolicy(), agreement.reminders)
+    return {c.id: _overlay(base, c.reminders) for p in agreement.programmes for c in p.clauses}
+
+
+def _overlay(base: ReminderPolicy, written: ReminderPolicy | None) -> ReminderPolicy:
+    if written is None:
+        return base
+    return base.model_copy(update={k: getattr(written, k) for k in written.model_fields_set})
+
+
+def escalation_recipients(
+    department_id: int, party: str | None, lead: str | None, coordinators: dict[str, int]
+) -> list[tuple[int, str]]:
+    """Who hears of an escalation besides the department itself, as (department, role).
+
+    Within the responsible department's own party: its leader, then its party's coordinator. Where the clause
+    has a `lead` party other than its own, that party's coordinator gets a summary (role `lead`: counts per
+    agreement, never the other party's task list). No `lead` (every `each_party` clause) means no summary.
+    `coordinators`: party short name → its coordinator department, within the occurrence's agreement.
+    """
+    out = [(department_id, "leader")]
+    own = coordinators.get(party) if party is not None else None
+    if own is not None and own != department_id:
+        out.append((own, "coordinator"))
+    chief = coordinators.get(lead) if lead is not None and lead != party else None
+    if chief is not None and chief not in (own, department_id):
+        out.append((chief, "lead"))
+    return out
+
+
+def notice_row(n: Notice, department_id: int, role: str) -> dict[str, object]:
+    """The `notice` table row telling one recipient; copies for leader/coordinator get their own key."""
+    key = n.dedup_key if role == "department" else f"{n.dedup_key}:{role}"
+    return {
+        "dedup_key": key,
+        "occurrence_id": n.occurrence_id,
+        "department_id": department_id,
+        "recipient_role": role,
+        "kind": n.kind,
+        "days_overdue": n.days_overdue,
+        "workdays_left": n.workdays_left,
+        "escalation_round": n.escalation_round,
+        "batched": False,
+    }
+
+
+def plan_notice_rows(
+    upcoming: Iterable[tuple[int, int, date, str]],
+    updated_ids: set[int],
+    cancelled: Iterable[tuple[int, date, int, str]],
+    today: date,
+    policies: dict[str, ReminderPolicy],
+    *,
+    version: int,
+) -> list[dict[str, object]]:
+    """Rows telling departments about a plan change.
+
+    `upcoming`: (occurrence, department, due, clause code) open and due within the horizon;
+    `cancelled`: (occurrence, due, department, clause code) cancelled by this plan.
+    """
+    default = ReminderPolicy()
+    rows = []
+    for oid, dept, due, code in upcoming:
+        kind: PlanKind = "changed" if oid in updated_ids else "planned"
+        notice = plan_notice(oid, kind, due, today, policies.get(code, default), version=version)
+        if notice:
+            rows.append(notice_row(notice, dept, "department"))
+    for oid, due, dept, code in cancelled:
+        if due < today:
+            continue
+        notice = plan_notice(oid, "cancelled", due, today, policies.get(code, default), version=version)
+        if notice:
+            rows.append(notice_row(notice, dept, "department"))
+    return rows

@@ -7,23 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from coop.labels import metric_label
 from coop.notify.digest import Digest, DigestItem
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
 PROVISIONAL_NOTE = "暂定，节假日安排待国务院公布"
-TARGET_LABELS = {
-    "participants": "参与人数",
-    "attendees": "参会人数",
-    "enterprises": "企业数",
-    "projects": "项目数",
-    "events": "活动场次",
-    "sessions": "场次",
-    "students": "学生人数",
-    "visits": "走访次数",
-}
 _REMINDER_RE = re.compile(r"^reminder_t(\d+)$")
 _PLAN_SECTIONS = {"planned": ("新任务", 80), "changed": ("任务变更", 81), "cancelled": ("任务取消", 82)}
 _SHELL_SAFE = re.compile(r"^[^\s'\"`$\\;&|<>(){}*?!#~]+$")
@@ -49,9 +41,44 @@ def clause_ref(clause_id: str) -> str:
     return f"条款{clause_id}"
 
 
-def target_text(targets: dict[str, int]) -> str:
-    """{'participants': 30} → 参与人数不少于30."""
-    return "；".join(f"{TARGET_LABELS.get(k, k)}不少于{v}" for k, v in targets.items())
+def target_text(targets: dict[str, int], labels: dict[str, str] | None = None) -> str:
+    """{'participants': 30} → 参与人数不少于30; `labels`: the agreement's own metric names. A 0 is a term target's
+    metric with no per-occurrence quota (see `Clause.occurrence_targets`), not shown."""
+    return "；".join(f"{metric_label(k, labels)}不少于{v}" for k, v in targets.items() if v)
+
+
+OPERATION_VERBS = {
+    "occurrence_extended": "延期",
+    "occurrence_suspended": "暂停",
+    "occurrence_resumed": "恢复",
+    "occurrence_reopened": "重新打开",
+    "occurrence_reassigned": "改派",
+    "occurrence_waived": "豁免",
+    "occurrence_cancelled": "取消",
+}
+
+
+def operation_line(kind: str, actor: str, payload: dict[str, Any]) -> str:
+    """A coordinator's decision as a department reads it: what changed, why, and who decided.
+
+    E.g. `延期至 2026-05-08（原截止 2026-04-30；原因：场地改造；协调人：张协调）`.
+    """
+    before, after = payload.get("before") or {}, payload.get("after") or {}
+    if kind == "occurrence_extended":
+        what = f"延期至 {after.get('due_date')}（原截止 {before.get('due_date')}；"
+    elif kind == "occurrence_suspended":
+        what = "暂停办理，暂停期间不计逾期、不督办（"
+    elif kind == "occurrence_resumed":
+        what = f"恢复办理，截止日期为 {after.get('due_date')}（"
+    elif kind == "occurrence_reopened":
+        what = "重新打开，请按要求补充办理（"
+    elif kind == "occurrence_reassigned":
+        old, new = str(before.get("department", "")), str(after.get("department", ""))
+        what = f"改派：由 {old.replace('/', '')} 改由 {new.replace('/', '')} 负责（"
+    else:
+        what = f"{OPERATION_VERBS.get(kind, kind)}（"
+    person = actor.split("（", 1)[0] or actor
+    return f"{what}原因：{payload.get('reason', '')}；协调人：{person}）"
 
 
 def done_command(item: DigestItem, department: str) -> str:
@@ -82,13 +109,13 @@ def section_of(item: DigestItem, today: date) -> tuple[str, int]:
         return f"已逾期{n}个工作日", -n
     if item.due_date == today:
         return "今日到期", 10
-    n = item.workdays_left
-    if n is None:
+    left = item.workdays_left
+    if left is None:
         match = _REMINDER_RE.match(item.notice)
-        n = int(match.group(1)) if match else 0
-    if n <= 1:
+        left = int(match.group(1)) if match else 0
+    if left <= 1:
         return ("明日到期", 20) if item.due_date - today == timedelta(days=1) else ("下一个工作日到期", 20)
-    return f"{n}个工作日后到期", 20 + n
+    return f"{left}个工作日后到期", 20 + left
 
 
 def sections(items: Iterable[DigestItem], today: date) -> list[Section]:
@@ -132,6 +159,28 @@ def _subject(digest: Digest, groups: list[Section]) -> str:
     return f"【协作通】{digest.department}任务提醒：{summary}{more}（{day}）"
 
 
+def render_lead_summary(
+    department: str, agreement_title: str, overdue_by_party: dict[str, int], today: date
+) -> tuple[str, str]:
+    """The lead party's coordinator hears how many tasks of other parties escalated, per party — never the tasks.
+
+    Each party's own leader and coordinator already got its list; the lead coordinator only follows up.
+    """
+    total = sum(overdue_by_party.values())
+    day = f"{today.month}月{today.day}日"
+    subject = f"【督办汇总】{department}：《{agreement_title}》{total}项其他单位任务逾期（{day}）"
+    lines = [
+        f"# 《{agreement_title}》逾期督办汇总（{cn_date(today)}）",
+        "",
+        f"{department}：贵方为牵头方的条款中，下列单位有任务逾期未办结，已分别督办其分管领导和牵头联络部门。",
+        "",
+        *(f"- {party}：{count}项" for party, count in sorted(overdue_by_party.items())),
+        "",
+        "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
 def render_digest(digest: Digest) -> tuple[str, str]:
     """One message for one recipient covering all of its items: (subject, markdown body)."""
     groups = sections(digest.items, digest.generated_on)
@@ -143,6 +192,48 @@ def render_digest(digest: Digest) -> tuple[str, str]:
             sections=groups,
             escalation=any(i.notice == "escalation" for i in digest.items),
             overdue=sum(1 for i in digest.items if section_of(i, digest.generated_on)[1] < 0),
+        )
+    )
+    return _subject(digest, groups), _tidy(body)
+
+
+@dataclass(frozen=True)
+class ClauseCount:
+    """One clause's share of a summarised digest."""
+
+    agreement_title: str
+    clause_id: str
+    clause_title: str
+    count: int
+    overdue: int
+
+
+def render_digest_summary(
+    digest: Digest, first: int = 10, clauses: int = 15, list_url: str | None = None
+) -> tuple[str, str]:
+    """A digest too long for a group robot, as a summary: counts by clause, the `first` most urgent items,
+    and a link to the full list. Same subject as `render_digest`."""
+    today = digest.generated_on
+    groups = sections(digest.items, today)
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for item in digest.items:
+        row = counts.setdefault((item.agreement_title, item.clause_id, item.clause_title), [0, 0])
+        row[0] += 1
+        row[1] += section_of(item, today)[1] < 0
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+    shown = [ClauseCount(a, c, t, n, o) for (a, c, t), (n, o) in ranked[:clauses]]
+    hidden = ranked[clauses:]
+    body = (
+        environment()
+        .get_template("digest_summary.md.j2")
+        .render(
+            digest=digest,
+            clauses=shown,
+            more_clauses=len(hidden),
+            more_clause_items=sum(n for _, (n, _) in hidden),
+            first=[item for section in groups for item in section.items][:first],
+            overdue=sum(1 for i in digest.items if section_of(i, today)[1] < 0),
+            list_url=list_url,
         )
     )
     return _subject(digest, groups), _tidy(body)

@@ -10,32 +10,53 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, select
-from sqlmodel import Session
+from sqlalchemy import and_, func, select
+from sqlmodel import Session, col
 
 from coop.errors import CoopError, UnknownOccurrence
-from coop.settings import Settings, get_settings
-from models.db import readonly_session_scope
+from coop.labels import event_label
+from coop.occurrence_status import status_by_date
+from coop.store.queries import AnySelect, department_named, join_context, occurrence_rows
+from models.read import ClauseHistoryPublic, HistoryEventPublic, OccurrenceHistoryPublic
 from models.tables import (
+    CLOSED_STATUSES,
     Agency,
     AgreementRecord,
+    AgreementVersion,
     ClauseRecord,
     Department,
     LedgerEvent,
     Occurrence,
+    OccurrenceStatus,
     Report,
 )
 
 BATCH = 2000
-STATUS_EVENTS = {"occurrence_done": "done", "occurrence_waived": "waived", "occurrence_cancelled": "cancelled"}
-CLOSED = ("done", "waived", "cancelled")
-Status = Literal["planned", "due", "overdue", "done", "waived", "cancelled"]
+# The audit day ends at midnight here unless the caller passes the deployment's time zone (Settings.timezone).
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Events that set an occurrence's status; None reopens it (a re-plan restored it, or tracks it again).
+STATUS_EVENTS: dict[str, str | None] = {
+    "occurrence_done": "done",
+    "occurrence_waived": "waived",
+    "occurrence_cancelled": "cancelled",
+    "occurrence_untracked": "untracked",
+    "occurrence_restored": None,
+    "occurrence_tracked": None,
+    "occurrence_suspended": "suspended",
+    "occurrence_resumed": None,
+    "occurrence_reopened": None,
+}
+# Events whose payload says what the due date / department was before them (re-plans and coordinator operations).
+CHANGE_EVENTS = ("occurrence_replanned", "occurrence_restored", "occurrence_extended", "occurrence_reassigned")
+# Statuses the dates do not decide (untracked: before tracking_from, history that is never overdue; suspended: a
+# coordinator stopped the overdue clock).
+CLOSED: frozenset[str] = CLOSED_STATUSES | {OccurrenceStatus.untracked, OccurrenceStatus.suspended}
+Status = Literal["planned", "due", "overdue", "done", "waived", "cancelled", "untracked", "suspended"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,8 @@ class OccurrenceState:
     participants: int = 0
     metrics: dict[str, int] = field(default_factory=dict)
     evidence: int = 0
+    parts_required: int = 1  # a joint (`sign_off: all`) task: its responsible party and every co-organiser
+    parts_done: int = 0  # parties whose part was reported done by the audit day
 
     @property
     def on_time(self) -> bool | None:
@@ -82,157 +105,159 @@ class OccurrenceState:
         return self.completed_on <= self.due_date
 
 
-def day_end_utc(day: dt.date) -> dt.datetime:
-    """The first instant after `day` ends in the configured time zone (Asia/Shanghai), in UTC."""
-    tz = ZoneInfo(get_settings().timezone)
+def day_end_utc(day: dt.date, tz: dt.tzinfo = SHANGHAI) -> dt.datetime:
+    """The first instant after `day` ends in `tz` (the deployment's time zone), in UTC."""
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).astimezone(dt.UTC)
 
 
-def local_date(moment: dt.datetime) -> dt.date:
+def local_date(moment: dt.datetime, tz: dt.tzinfo = SHANGHAI) -> dt.date:
+    """The day `moment` falls on in `tz`; a naive moment is read as UTC (how the databases hand them back)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).date()
+    return moment.astimezone(tz).date()
 
 
-def _apply_filter(query: Select[Any], flt: AuditFilter) -> Select[Any]:
-    """Joins clause/department/agency and narrows `query` (which selects from Occurrence) to the filter."""
-    query = (
-        query.join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
-        .join(Department, Department.id == Occurrence.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
-    )
+def _apply_filter(query: AnySelect, flt: AuditFilter, *, joined: bool = False) -> AnySelect:
+    """Joins clause/department/party (unless `joined`) and narrows `query` (which has Occurrence) to the filter."""
+    if not joined:
+        query = join_context(query)
     if flt.agreement:
-        query = query.where(Occurrence.agreement_id == flt.agreement)
+        query = query.where(col(Occurrence.agreement_id) == flt.agreement)
     if flt.programme:
-        query = query.where(ClauseRecord.programme_code == flt.programme)
+        query = query.where(col(ClauseRecord.programme_code) == flt.programme)
     if flt.clause:
-        query = query.where(ClauseRecord.code == flt.clause)
+        query = query.where(col(ClauseRecord.code) == flt.clause)
     if flt.party:
-        query = query.where(Agency.name == flt.party)
+        query = query.where(col(Agency.name) == flt.party)
     if flt.department:
         if flt.department.isdigit():
-            query = query.where(Department.id == (int(flt.department) if int(flt.department) < 2**31 else -1))
+            query = query.where(col(Department.id) == (int(flt.department) if int(flt.department) < 2**31 else -1))
         else:
             party, _, name = flt.department.partition("/")
-            query = query.where(Agency.name == party, Department.name == name)
+            query = query.where(department_named(party, name))
     if flt.due_from:
-        query = query.where(Occurrence.due_date >= flt.due_from)
+        query = query.where(col(Occurrence.due_date) >= flt.due_from)
     if flt.due_to:
-        query = query.where(Occurrence.due_date <= flt.due_to)
+        query = query.where(col(Occurrence.due_date) <= flt.due_to)
     return query
 
 
 def occurrence_states(
-    session: Session, flt: AuditFilter, as_of: dt.date, *, from_ledger: bool = True
+    session: Session, flt: AuditFilter, as_of: dt.date, *, from_ledger: bool = True, tz: dt.tzinfo = SHANGHAI
 ) -> Iterator[OccurrenceState]:
     """Every matching occurrence's state at the end of `as_of`, in id order, streamed.
 
     With `from_ledger=False` the stored status is used (right only for today; cheaper); with True the state
     is rebuilt from the ledger, which is the only honest answer for a past day.
     """
-    end = day_end_utc(as_of)
-    base = _apply_filter(
-        select(
-            Occurrence.id,
-            Occurrence.agreement_id,
-            AgreementRecord.title,
-            ClauseRecord.programme_code,
-            ClauseRecord.code,
-            ClauseRecord.title,
-            Agency.name,
-            Department.name,
-            Occurrence.host,
-            Occurrence.window_start,
-            Occurrence.due_date,
-            Occurrence.status,
-            Occurrence.provisional,
-            Occurrence.closed_at,
-            Occurrence.targets,
-        ).select_from(Occurrence),
-        flt,
-    ).join(AgreementRecord, AgreementRecord.id == Occurrence.agreement_id)
+    end = day_end_utc(as_of, tz)
+    base = _apply_filter(occurrence_rows(), flt, joined=True).add_columns(
+        col(ClauseRecord.sign_off).label("sign_off"),
+        col(ClauseRecord.co_organisers).label("co_organisers"),
+    )
     created_in: dict[str, list[tuple[int, dt.datetime]]] = {}
     if from_ledger:
         # An occurrence's rank within its agreement says which plan created it; rank only the agreements the
         # filter touches, not the whole table (a department × quarter cell then costs milliseconds, not seconds).
         # (Named in a first small query, so PostgreSQL plans the ranking from the (agreement_id, key) index.)
         touched = (
-            session.execute(_apply_filter(select(Occurrence.agreement_id).select_from(Occurrence), flt).distinct())
+            session.execute(_apply_filter(select(col(Occurrence.agreement_id)).select_from(Occurrence), flt).distinct())
             .scalars()
             .all()
         )
         ranked = (
             select(
-                Occurrence.id.label("oid"),
-                func.row_number().over(partition_by=Occurrence.agreement_id, order_by=Occurrence.id).label("rank"),
-            ).where(Occurrence.agreement_id.in_(sorted(touched)))  # type: ignore[union-attr]  # type: ignore[attr-defined]
+                col(Occurrence.id).label("oid"),
+                func.row_number()
+                .over(partition_by=col(Occurrence.agreement_id), order_by=col(Occurrence.id))
+                .label("rank"),
+            ).where(col(Occurrence.agreement_id).in_(sorted(touched)))
         ).subquery()
-        base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == Occurrence.id)
+        base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == col(Occurrence.id))
         created_in = _plan_thresholds(session, flt.agreement)
-    rows = session.execute(base.order_by(Occurrence.id).execution_options(yield_per=BATCH))
+    rows = session.execute(base.order_by(col(Occurrence.id)).execution_options(yield_per=BATCH))
 
     report_query = _apply_filter(
-        select(Report.occurrence_id, Report.participants, Report.metrics, Report.evidence)
+        select(
+            col(Report.occurrence_id),
+            col(Report.participants),
+            col(Report.metrics),
+            col(Report.evidence),
+            col(Report.outcome),
+            col(Report.party_id),
+        )
         .select_from(Report)
-        .join(Occurrence, Occurrence.id == Report.occurrence_id),
+        .join(Occurrence, col(Occurrence.id) == col(Report.occurrence_id)),
         flt,
-    ).where(Report.at < end)
+    ).where(col(Report.at) < end)
     reports = _Cursor(
-        session.execute(report_query.order_by(Report.occurrence_id, Report.id).execution_options(yield_per=BATCH))
+        session.execute(
+            report_query.order_by(col(Report.occurrence_id), col(Report.id)).execution_options(yield_per=BATCH)
+        )
     )
     events: _Cursor | None = None
     if from_ledger:
         event_query = _apply_filter(
-            select(LedgerEvent.occurrence_id, LedgerEvent.at, LedgerEvent.kind, LedgerEvent.payload)
+            select(col(LedgerEvent.occurrence_id), col(LedgerEvent.at), col(LedgerEvent.kind), col(LedgerEvent.payload))
             .select_from(LedgerEvent)
-            .join(Occurrence, Occurrence.id == LedgerEvent.occurrence_id),
+            .join(Occurrence, col(Occurrence.id) == col(LedgerEvent.occurrence_id)),
             flt,
-        ).where(LedgerEvent.kind.in_([*STATUS_EVENTS, "occurrence_replanned"]))  # type: ignore[attr-defined]
+        ).where(col(LedgerEvent.kind).in_([*STATUS_EVENTS, *CHANGE_EVENTS]))
         events = _Cursor(
             session.execute(
-                event_query.order_by(LedgerEvent.occurrence_id, LedgerEvent.id).execution_options(yield_per=BATCH)
+                event_query.order_by(col(LedgerEvent.occurrence_id), col(LedgerEvent.id)).execution_options(
+                    yield_per=BATCH
+                )
             )
         )
 
     for row in rows:
-        oid = row[0]
+        oid = row.id
         own_reports = reports.take(oid)
         own_events = events.take(oid) if events is not None else []
         if from_ledger:
-            created_at = _created_at(created_in.get(row[1], []), row[15])
+            created_at = _created_at(created_in.get(row.agreement_id, []), row.rank)
             if created_at is None or _aware(created_at) >= end:
                 continue
-            status, completed_on, due_date = _state_from_events(own_events, end, row[10])
+            past = _state_from_events(own_events, end, row.due_date, row.window_start, tz)
+            status, completed_on, due_date, window_start = past.status, past.completed_on, past.due_date, past.window
+            party, department = past.responsible or (row.party, row.department)
         else:
-            status = str(row[11]) if str(row[11]) in CLOSED else None
-            completed_on = local_date(row[13]) if status == "done" and row[13] is not None else None
-            due_date = row[10]
-        window_start = row[9] - (row[10] - due_date)
+            status = str(row.status) if str(row.status) in CLOSED else None
+            completed_on = local_date(row.closed_at, tz) if status == "done" and row.closed_at is not None else None
+            due_date, window_start, party, department = row.due_date, row.window_start, row.party, row.department
         if status is None:
-            status = "overdue" if due_date < as_of else "due" if window_start <= as_of else "planned"
+            status = str(status_by_date(window_start, due_date, as_of))
         state = OccurrenceState(
             id=oid,
-            agreement_id=row[1],
-            agreement_title=row[2],
-            programme=row[3],
-            clause=row[4],
-            clause_title=row[5],
-            party=row[6],
-            department=row[7],
-            host=row[8],
+            agreement_id=row.agreement_id,
+            agreement_title=row.agreement_title,
+            programme=row.programme,
+            clause=row.clause,
+            clause_title=row.clause_title,
+            party=party,
+            department=department,
+            host=row.host,
             window_start=window_start,
             due_date=due_date,
             status=status,  # type: ignore[arg-type]
-            provisional=bool(row[12]),
+            provisional=bool(row.provisional),
             completed_on=completed_on,
-            targets=dict(row[14] or {}),
+            targets=dict(row.targets or {}),
         )
-        for _, participants, metrics, evidence in own_reports:
+        if row.sign_off == "all":
+            # A joint task needs the responsible party's part and each co-organiser's (rates count the parts).
+            state.parts_required = 1 + len(set(row.co_organisers or []) - {row.party})
+        parts: set[int | None] = set()
+        for _, participants, metrics, evidence, outcome, party_id in own_reports:
+            if outcome == "done":
+                parts.add(party_id)
             state.reports += 1
             state.participants += participants or 0
             state.evidence += len(evidence or [])
             for name, value in (metrics or {}).items():
                 state.metrics[name] = state.metrics.get(name, 0) + int(value)
+        state.parts_done = state.parts_required if status == "done" else min(len(parts), state.parts_required)
         yield state
 
 
@@ -259,13 +284,13 @@ def _plan_thresholds(session: Session, agreement: str | None) -> dict[str, list[
     Occurrence ids grow with insertion and each plan inserts its new rows in one batch, so the n-th
     occurrence of an agreement (by id) was created by the first plan whose running total reaches n.
     """
-    query = select(LedgerEvent.agreement_id, LedgerEvent.at, LedgerEvent.payload).where(
-        LedgerEvent.kind == "agreement_planned"
+    query = select(col(LedgerEvent.agreement_id), col(LedgerEvent.at), col(LedgerEvent.payload)).where(
+        col(LedgerEvent.kind) == "agreement_planned"
     )
     if agreement:
-        query = query.where(LedgerEvent.agreement_id == agreement)
+        query = query.where(col(LedgerEvent.agreement_id) == agreement)
     out: dict[str, list[tuple[int, dt.datetime]]] = {}
-    for agreement_id, at, payload in session.execute(query.order_by(LedgerEvent.id)):
+    for agreement_id, at, payload in session.execute(query.order_by(col(LedgerEvent.id))):
         steps = out.setdefault(agreement_id, [])
         total = (steps[-1][0] if steps else 0) + int(json.loads(payload).get("created", 0))
         steps.append((total, at))
@@ -277,102 +302,85 @@ def _created_at(steps: list[tuple[int, dt.datetime]], rank: int) -> dt.datetime 
     return steps[index][1] if index < len(steps) else None
 
 
+@dataclass(frozen=True)
+class _PastState:
+    status: str | None  # a status the dates do not decide, or None (open: the dates decide)
+    completed_on: dt.date | None
+    due_date: dt.date
+    window: dt.date
+    responsible: tuple[str, str] | None  # (party, department) when a later event moved the task away
+
+
 def _state_from_events(
-    events: list[Any], end: dt.datetime, current_due: dt.date
-) -> tuple[str | None, dt.date | None, dt.date]:
-    """(closed status or None, completion day, due date) as of `end`, from this occurrence's events in id order."""
+    events: list[Any], end: dt.datetime, current_due: dt.date, current_window: dt.date, tz: dt.tzinfo
+) -> _PastState:
+    """An occurrence as of `end`, from its events in id order.
+
+    Status events before `end` set the status (a backfilled completion counts from its real `completed_on`, a
+    report from the day it was made). Events after `end` say what the due date and department were before them:
+    the first later change's `before` is the state at `end`. Re-plans move the window with the due date;
+    extensions and resumptions move only the due date.
+    """
     status: str | None = None
     completed_on: dt.date | None = None
-    due = current_due
-    first_later_replan: dict[str, Any] | None = None
+    due: dt.date | None = None
+    window_shift = dt.timedelta()
+    responsible: tuple[str, str] | None = None
     for _, at, kind, payload in events:
         at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
         if at < end:
             if kind in STATUS_EVENTS:
                 status = STATUS_EVENTS[kind]
-                completed_on = local_date(at) if status == "done" else None
-        elif kind == "occurrence_replanned" and first_later_replan is None:
-            first_later_replan = json.loads(payload)
-    if first_later_replan is not None:
-        due = dt.date.fromisoformat(first_later_replan["before"]["due_date"])
-    return status, completed_on, due
+                completed_on = _completed_on(payload, at, tz) if status == "done" else None
+            continue
+        if kind not in (*CHANGE_EVENTS, "occurrence_resumed"):
+            continue
+        data = json.loads(payload)
+        before, after = data.get("before") or {}, data.get("after") or {}
+        if due is None and before.get("due_date"):
+            due = dt.date.fromisoformat(before["due_date"])
+        if kind in ("occurrence_replanned", "occurrence_restored") and before.get("due_date") and after.get("due_date"):
+            window_shift += dt.date.fromisoformat(after["due_date"]) - dt.date.fromisoformat(before["due_date"])
+        if responsible is None:
+            responsible = _department_before(kind, before, after)
+    due_date = current_due if due is None else due
+    return _PastState(status, completed_on, due_date, current_window - window_shift, responsible)
 
 
-def auditor_session(settings: Settings | None = None, url: str | None = None) -> AbstractContextManager[Session]:
-    """A read-only transaction for audit queries.
+def _completed_on(payload: str, at: dt.datetime, tz: dt.tzinfo) -> dt.date:
+    """A backfill carries the real completion day; any other report completes on the day it was made."""
+    data = json.loads(payload)
+    recorded = data.get("completed_on") if isinstance(data, dict) else None
+    return dt.date.fromisoformat(recorded) if recorded else local_date(at, tz)
 
-    `url` (e.g. a flow's database_url) is opened read-only as the auditor role; otherwise the settings'
-    dedicated COOP_AUDITOR_DATABASE_URL login if configured, else COOP_DATABASE_URL read-only.
-    """
-    if url:
-        return readonly_session_scope(url)
-    settings = settings or get_settings()
-    if settings.auditor_database_url:
-        return readonly_session_scope(settings.auditor_database_url, switch_role=False)
-    return readonly_session_scope(settings.database_url)
+
+def _department_before(kind: str, before: dict[str, Any], after: dict[str, Any]) -> tuple[str, str] | None:
+    if kind == "occurrence_reassigned" and "/" in str(before.get("department", "")):
+        party, _, name = str(before["department"]).rpartition("/")
+        return party, name
+    moved = (before.get("party"), before.get("department")) != (after.get("party"), after.get("department"))
+    if kind in ("occurrence_replanned", "occurrence_restored") and moved and before.get("department"):
+        return str(before.get("party") or ""), str(before["department"])
+    return None
 
 
 # ---------------------------------------------------------------- history
 
 
-EVENT_LABELS = {
-    "agreement_planned": "协议计划生成",
-    "occurrence_replanned": "任务时间或承办方调整",
-    "occurrence_cancelled": "任务取消",
-    "occurrence_done": "报告已完成",
-    "occurrence_progress": "报告进展（部分完成）",
-    "occurrence_cannot_do": "报告无法完成",
-    "occurrence_waived": "任务豁免",
-    "sweep_due": "进入办理期",
-    "sweep_overdue": "逾期",
-}
+# The histories' read models live beside the tables (models/read.py); these names are what callers import today.
+HistoryEvent = HistoryEventPublic
+OccurrenceHistory = OccurrenceHistoryPublic
+ClauseHistory = ClauseHistoryPublic
 
 
-@dataclass(frozen=True)
-class HistoryEvent:
-    id: int
-    at: dt.datetime
-    actor: str
-    kind: str
-    label: str
-    occurrence_id: int | None
-    payload: dict[str, Any]
-    evidence: list[str]
-    hash: str
-
-
-@dataclass(frozen=True)
-class OccurrenceHistory:
-    occurrence_id: int
-    agreement_id: str
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    due_date: dt.date
-    status: str
-    events: list[HistoryEvent]
-
-
-@dataclass(frozen=True)
-class ClauseHistory:
-    agreement_id: str
-    clause: str
-    clause_title: str
-    programme: str
-    targets: dict[str, int]
-    occurrences: int
-    events: list[HistoryEvent]
-
-
-def _event(row: LedgerEvent) -> HistoryEvent:
+def _event(row: LedgerEvent) -> HistoryEventPublic:
     payload = json.loads(row.payload)
-    return HistoryEvent(
+    return HistoryEventPublic(
         id=row.id,
         at=row.at,
         actor=row.actor,
         kind=row.kind,
-        label=EVENT_LABELS.get(row.kind, row.kind),
+        label=event_label(row.kind),
         occurrence_id=row.occurrence_id,
         payload=payload,
         evidence=list(payload.get("evidence") or []) if isinstance(payload, dict) else [],
@@ -380,33 +388,35 @@ def _event(row: LedgerEvent) -> HistoryEvent:
     )
 
 
-def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | None = None) -> OccurrenceHistory:
+def occurrence_history(
+    session: Session, occurrence_id: int, as_of: dt.date | None = None, *, tz: dt.tzinfo = SHANGHAI
+) -> OccurrenceHistoryPublic:
     """Every ledger event about one occurrence — its plan, status sweeps that named it, reports, waivers — in order."""
     row = session.execute(
-        select(Occurrence, ClauseRecord.code, ClauseRecord.title, Agency.name, Department.name)
-        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
-        .join(Department, Department.id == Occurrence.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
-        .where(Occurrence.id == occurrence_id)
+        join_context(
+            select(Occurrence, col(ClauseRecord.code), col(ClauseRecord.title), col(Agency.name), col(Department.name))
+        ).where(col(Occurrence.id) == occurrence_id)
     ).first()
     if row is None:
         raise UnknownOccurrence(occurrence_id)
     occ: Occurrence = row[0]
-    end = day_end_utc(as_of) if as_of else None
+    end = day_end_utc(as_of, tz) if as_of else None
     found: dict[int, LedgerEvent] = {}
-    own = select(LedgerEvent).where(LedgerEvent.occurrence_id == occurrence_id)
+    own = select(LedgerEvent).where(col(LedgerEvent.occurrence_id) == occurrence_id)
     for event in session.execute(own).scalars():
         found[event.id] = event
     rank = session.execute(
-        select(func.count()).where(Occurrence.agreement_id == occ.agreement_id, Occurrence.id <= occurrence_id)
+        select(func.count()).where(
+            col(Occurrence.agreement_id) == occ.agreement_id, col(Occurrence.id) <= occurrence_id
+        )
     ).scalar_one()
     steps = _plan_thresholds(session, occ.agreement_id).get(occ.agreement_id, [])
     index = bisect.bisect_left([total for total, _ in steps], rank)
     plans = (
         session.execute(
             select(LedgerEvent)
-            .where(LedgerEvent.kind == "agreement_planned", LedgerEvent.agreement_id == occ.agreement_id)
-            .order_by(LedgerEvent.id)
+            .where(col(LedgerEvent.kind) == "agreement_planned", col(LedgerEvent.agreement_id) == occ.agreement_id)
+            .order_by(col(LedgerEvent.id))
         )
         .scalars()
         .all()
@@ -416,7 +426,7 @@ def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | No
     events = [_event(e) for _, e in sorted(found.items()) if end is None or _aware(e.at) < end]
     events += _sweeps_naming(session, {occurrence_id}, end, like=str(occurrence_id))
     events.sort(key=lambda e: e.id)
-    return OccurrenceHistory(
+    return OccurrenceHistoryPublic(
         occurrence_id=occurrence_id,
         agreement_id=occ.agreement_id,
         clause=row[1],
@@ -430,58 +440,80 @@ def occurrence_history(session: Session, occurrence_id: int, as_of: dt.date | No
 
 
 def clause_history(
-    session: Session, agreement_id: str, clause_code: str, as_of: dt.date | None = None
-) -> ClauseHistory:
+    session: Session, agreement_id: str, clause_code: str, as_of: dt.date | None = None, *, tz: dt.tzinfo = SHANGHAI
+) -> ClauseHistoryPublic:
     """Plan events of the agreement plus every event of every occurrence of the clause, in ledger order."""
     clause = session.execute(
-        select(ClauseRecord).where(ClauseRecord.agreement_id == agreement_id, ClauseRecord.code == clause_code)
+        select(ClauseRecord).where(
+            col(ClauseRecord.agreement_id) == agreement_id, col(ClauseRecord.code) == clause_code
+        )
     ).scalar_one_or_none()
     if clause is None:
         raise CoopError(f"找不到协议 {agreement_id} 的第 {clause_code} 条 (unknown clause)")
-    end = day_end_utc(as_of) if as_of else None
-    occurrences = session.execute(select(func.count()).where(Occurrence.clause_id == clause.id)).scalar_one()
+    end = day_end_utc(as_of, tz) if as_of else None
+    occurrences = session.execute(select(func.count()).where(col(Occurrence.clause_id) == clause.id)).scalar_one()
     query = (
         select(LedgerEvent)
-        .outerjoin(Occurrence, Occurrence.id == LedgerEvent.occurrence_id)
+        .outerjoin(Occurrence, col(Occurrence.id) == col(LedgerEvent.occurrence_id))
         .where(
-            LedgerEvent.agreement_id == agreement_id,
-            (Occurrence.clause_id == clause.id)
-            | and_(LedgerEvent.occurrence_id.is_(None), LedgerEvent.kind == "agreement_planned"),  # type: ignore[union-attr]
+            col(LedgerEvent.agreement_id) == agreement_id,
+            (col(Occurrence.clause_id) == clause.id)
+            | and_(col(LedgerEvent.occurrence_id).is_(None), col(LedgerEvent.kind) == "agreement_planned"),
         )
-        .order_by(LedgerEvent.id)
+        .order_by(col(LedgerEvent.id))
     )
     if end is not None:
-        query = query.where(LedgerEvent.at < end)
+        query = query.where(col(LedgerEvent.at) < end)
     events = [_event(e) for e in session.execute(query.execution_options(yield_per=BATCH)).scalars()]
-    ids = set(session.execute(select(Occurrence.id).where(Occurrence.clause_id == clause.id)).scalars())
+    ids = set(session.execute(select(col(Occurrence.id)).where(col(Occurrence.clause_id) == clause.id)).scalars())
     events += _sweeps_naming(session, ids, end)
     events.sort(key=lambda e: e.id)
-    return ClauseHistory(
-        agreement_id, clause.code, clause.title, clause.programme_code, dict(clause.targets), occurrences, events
+    return ClauseHistoryPublic(
+        agreement_id=agreement_id,
+        clause=clause.code,
+        clause_title=clause.title,
+        programme=clause.programme_code,
+        targets=dict(clause.targets),
+        occurrences=occurrences,
+        events=events,
     )
 
 
 def _sweeps_naming(
     session: Session, ids: set[int], end: dt.datetime | None, like: str | None = None
-) -> list[HistoryEvent]:
+) -> list[HistoryEventPublic]:
     """Sweep events that moved any of `ids`; their id lists are cut to those ids (the full list is in the ledger)."""
     if not ids:
         return []
-    query = select(LedgerEvent).where(LedgerEvent.kind.in_(["sweep_due", "sweep_overdue"]))  # type: ignore[attr-defined]
+    query = select(LedgerEvent).where(col(LedgerEvent.kind).in_(["sweep_due", "sweep_overdue"]))
     if like is not None:
         # A LIKE narrows the scan for one id; the JSON check below makes it exact.
-        query = query.where(LedgerEvent.payload.contains(like))  # type: ignore[attr-defined]
+        query = query.where(col(LedgerEvent.payload).contains(like))
     if end is not None:
-        query = query.where(LedgerEvent.at < end)
+        query = query.where(col(LedgerEvent.at) < end)
     out = []
-    for row in session.execute(query.order_by(LedgerEvent.id).execution_options(yield_per=BATCH)).scalars():
+    for row in session.execute(query.order_by(col(LedgerEvent.id)).execution_options(yield_per=BATCH)).scalars():
         payload = json.loads(row.payload)
         named = [i for i in payload.get("occurrence_ids", []) if i in ids]
         if named:
             event = _event(row)
-            out.append(HistoryEvent(**{**event.__dict__, "payload": {**payload, "occurrence_ids": named}}))
+            out.append(event.model_copy(update={"payload": {**payload, "occurrence_ids": named}}))
     return out
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def agreement_documents(session: Session, agreement_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Agreement id → the text its current plan follows (`agreement_version.document`); None: every agreement."""
+    query = select(col(AgreementRecord.id), col(AgreementVersion.document)).join(
+        AgreementVersion,
+        and_(
+            col(AgreementVersion.agreement_id) == col(AgreementRecord.id),
+            col(AgreementVersion.version) == col(AgreementRecord.version),
+        ),
+    )
+    if agreement_ids is not None:
+        query = query.where(col(AgreementRecord.id).in_(set(agreement_ids)))
+    return {agreement_id: dict(document or {}) for agreement_id, document in session.execute(query)}

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from coop.ledger import EventDraft
-from coop.notify.robots import DeliveryResult
+from coop.notify.results import DeliveryResult
 from coop.store import ledger
+from coop.store.queries import join_department
+from models.read import OutboxMessagePublic
 from models.tables import (
     Agency,
     DeliveryAttempt,
@@ -48,14 +50,14 @@ def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_sec
     """Due pending rows, and rows whose lease ran out (their dispatcher died), become ours until the lease ends."""
     ids = list(
         session.execute(
-            select(OutboxMessage.id)
+            select(col(OutboxMessage.id))
             .where(
                 or_(
-                    (OutboxMessage.status == OutboxStatus.pending) & (OutboxMessage.next_attempt_at <= now),
-                    (OutboxMessage.status == OutboxStatus.sending) & (OutboxMessage.lease_until < now),  # type: ignore[operator]
+                    (col(OutboxMessage.status) == OutboxStatus.pending) & (col(OutboxMessage.next_attempt_at) <= now),
+                    (col(OutboxMessage.status) == OutboxStatus.sending) & (col(OutboxMessage.lease_until) < now),
                 )
             )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).scalars()
@@ -64,7 +66,7 @@ def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_sec
         return []
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))  # type: ignore[union-attr]
+        .where(col(OutboxMessage.id).in_(ids))
         .values(
             status=OutboxStatus.sending,
             lease_until=now + dt.timedelta(seconds=lease_seconds),
@@ -72,16 +74,18 @@ def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_sec
             attempts=OutboxMessage.attempts + 1,
         )
     )
-    rows = session.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)).scalars()  # type: ignore[union-attr]
+    rows = session.execute(
+        select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).order_by(col(OutboxMessage.id))
+    ).scalars()
     return [
-        Claimed(r.id, r.dedup_key, r.channel, r.subject, r.body, r.attempts, r.department_id, r.recipient_role)  # type: ignore[arg-type]
+        Claimed(r.id, r.dedup_key, r.channel, r.subject, r.body, r.attempts, r.department_id, r.recipient_role)
         for r in rows
     ]
 
 
 def backoff(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
     """Exponential, doubling per attempt, never sooner than the sink asked (Retry-After)."""
-    delay = min(ceiling, base * 2 ** max(0, attempt - 1))
+    delay = min(ceiling, base * 2.0 ** max(0, attempt - 1))
     return max(delay, retry_after or 0.0)
 
 
@@ -134,31 +138,31 @@ def settle(
                 last_error=bindparam("b_error"),
                 lease_until=None,
             ),
-            sorted(retry, key=lambda r: r["b_id"]),  # type: ignore[arg-type, return-value]
+            sorted(retry, key=lambda r: r["b_id"]),
         )
     if dead:
         session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"), mine)
             .values(status=OutboxStatus.dead, last_error=bindparam("b_error"), lease_until=None),
-            sorted(dead, key=lambda r: r["b_id"]),  # type: ignore[arg-type, return-value]
+            sorted(dead, key=lambda r: r["b_id"]),
         )
     if settled:
         session.execute(
             insert(DeliveryAttempt.__table__),  # type: ignore[attr-defined]
             [
-                dict(
-                    outbox_id=s.message.id,
-                    at=now,
-                    channel=s.message.channel,
-                    channel_kind=s.channel_kind,
-                    ok=s.result.ok,
-                    retryable=s.result.retryable,
-                    status_code=s.result.status,
-                    detail=s.result.detail[:1000],
-                    duration_ms=s.duration_ms,
-                    worker=worker,
-                )
+                {
+                    "outbox_id": s.message.id,
+                    "at": now,
+                    "channel": s.message.channel,
+                    "channel_kind": s.channel_kind,
+                    "ok": s.result.ok,
+                    "retryable": s.result.retryable,
+                    "status_code": s.result.status,
+                    "detail": s.result.detail[:1000],
+                    "duration_ms": s.duration_ms,
+                    "worker": worker,
+                }
                 for s in settled
             ],
         )
@@ -204,10 +208,10 @@ def release(session: Session, worker: str, messages: Sequence[Claimed]) -> None:
 def next_retry_at(session: Session) -> dt.datetime | None:
     """When the earliest waiting message becomes due (or a lease runs out); None when nothing waits."""
     pending = session.execute(
-        select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.status == OutboxStatus.pending)
+        select(func.min(OutboxMessage.next_attempt_at)).where(col(OutboxMessage.status) == OutboxStatus.pending)
     ).scalar_one()
     leased = session.execute(
-        select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.status == OutboxStatus.sending)
+        select(func.min(OutboxMessage.lease_until)).where(col(OutboxMessage.status) == OutboxStatus.sending)
     ).scalar_one()
     times = [t for t in (pending, leased) if t is not None]
     return min(times) if times else None
@@ -218,9 +222,9 @@ def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime, 
 
     Who re-queued which messages goes to the ledger in the same transaction: a second send is a decision.
     """
-    stmt = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.dead)
+    stmt = update(OutboxMessage).where(col(OutboxMessage.status) == OutboxStatus.dead)
     if ids is not None:
-        stmt = stmt.where(OutboxMessage.id.in_([i for i in ids if 0 < i < 2**31]))  # type: ignore[union-attr]
+        stmt = stmt.where(col(OutboxMessage.id).in_([i for i in ids if 0 < i < 2**31]))
     values = {
         "status": OutboxStatus.pending,
         "attempts": 0,
@@ -228,53 +232,37 @@ def requeue_dead(session: Session, ids: Sequence[int] | None, now: dt.datetime, 
         "claimed_by": None,
         "lease_until": None,
     }
-    requeued = sorted(session.execute(stmt.values(**values).returning(OutboxMessage.id)).scalars())  # type: ignore[arg-type]
+    requeued = sorted(session.execute(stmt.values(**values).returning(col(OutboxMessage.id))).scalars())
     if requeued:
         ledger.append(session, [EventDraft("outbox_requeued", actor, {"outbox_ids": requeued, "count": len(requeued)})])
     return len(requeued)
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """One message as a coordinator sees it: where it goes, how far it got, and why it failed."""
-
-    id: int
-    status: str
-    channel: str
-    recipient: str
-    recipient_role: str
-    kind: str
-    subject: str
-    attempts: int
-    created_at: dt.datetime
-    next_attempt_at: dt.datetime
-    last_error: str | None
+OutboxRow = OutboxMessagePublic  # the read model, under the name callers import
 
 
 def list_messages(session: Session, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
     """Messages of one status (all when None), newest first; errors are stored already redacted."""
     query = (
-        select(OutboxMessage, Agency.name, Department.name)
-        .join(Department, Department.id == OutboxMessage.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
-        .order_by(OutboxMessage.id.desc())  # type: ignore[union-attr]
+        join_department(select(OutboxMessage, col(Agency.name), col(Department.name)), OutboxMessage.department_id)
+        .order_by(col(OutboxMessage.id).desc())
         .limit(limit)
     )
     if status is not None:
-        query = query.where(OutboxMessage.status == status)
+        query = query.where(col(OutboxMessage.status) == status)
     return [
-        OutboxRow(
-            m.id,
-            str(m.status),
-            m.channel,
-            f"{party}/{dept}",
-            m.recipient_role,
-            m.kind,
-            m.subject,
-            m.attempts,  # type: ignore[arg-type]
-            m.created_at,
-            m.next_attempt_at,
-            m.last_error,
+        OutboxMessagePublic(
+            id=m.id,
+            status=str(m.status),
+            channel=m.channel,
+            recipient=f"{party}/{dept}",
+            recipient_role=m.recipient_role,
+            kind=m.kind,
+            subject=m.subject,
+            attempts=m.attempts,
+            created_at=m.created_at,
+            next_attempt_at=m.next_attempt_at,
+            last_error=m.last_error,
         )
         for m, party, dept in session.execute(query)
     ]
@@ -288,5 +276,6 @@ def dead_letters(session: Session, limit: int = 1000) -> list[OutboxRow]:
 def status_counts(session: Session) -> dict[str, int]:
     """How many messages are in each state, for the coordinator's overview."""
     return {
-        str(s): n for s, n in session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+        str(s): n
+        for s, n in session.execute(select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status)))
     }

@@ -6,26 +6,37 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlmodel import Session
+from sqlalchemy import bindparam, case, func, insert, select, update
+from sqlmodel import Session, col
 
 from coop.agreement.loader import LoadedAgreement
 from coop.agreement.schema import Party
 from coop.ledger import EventDraft
-from coop.planning import PlanDiff, PlannedOccurrence, StoredOccurrence, diff
-from coop.settings import get_settings
+from coop.notify.policy import clause_policies
+from coop.planning import (
+    PlanDiff,
+    PlannedOccurrence,
+    PlanResult,
+    StoredOccurrence,
+    diff,
+    effective_date,
+)
 from coop.store import ledger
-from coop.store.notices import clause_policies, record_plan_notices
+from coop.store.notices import record_plan_notices
+from coop.store.occurrences import sweep
+from coop.store.parties import LEGACY_PREFIX
+from coop.store.queries import join_clause, join_department
 from models.tables import (
     Agency,
+    AgreementParty,
     AgreementRecord,
     AgreementVersion,
     ClauseRecord,
     Department,
+    LedgerEvent,
     Occurrence,
     OccurrenceStatus,
     ProgrammeRecord,
@@ -35,16 +46,8 @@ from models.tables import (
 BATCH = 5000
 
 
-@dataclass
-class PlanResult:
-    agreement_id: str
-    version: int
-    unchanged: bool
-    created: int = 0
-    updated: int = 0
-    cancelled: int = 0
-    kept: int = 0
-    changes: list[dict[str, str]] = field(default_factory=list)
+# The default of Settings.notify_horizon_days (a test keeps them equal); services pass the configured value.
+DEFAULT_HORIZON_DAYS = 60
 
 
 def plan_fingerprint(loaded: LoadedAgreement, calendar_fingerprint: str) -> str:
@@ -59,17 +62,36 @@ def apply_plan(
     today: dt.date,
     actor: str,
     calendar_fingerprint: str,
+    *,
+    notify_horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> PlanResult:
-    """Caller owns the transaction: either the whole plan lands or nothing does."""
+    """Caller owns the transaction: either the whole plan lands or nothing does.
+
+    `notify_horizon_days` is the deployment's `Settings.notify_horizon_days` (new-task notices reach that far).
+    """
     agreement = loaded.agreement
     fingerprint = plan_fingerprint(loaded, calendar_fingerprint)
     record = session.get(AgreementRecord, agreement.id, with_for_update=True)
     if record is not None and record.content_hash == fingerprint:
-        return PlanResult(agreement.id, record.version, unchanged=True, kept=len(planned))
+        if record.calendar_version != calendar_fingerprint:  # planned before versions were stored (migration 0010)
+            record.calendar_version = calendar_fingerprint
+            session.add(record)
+        unchanged = PlanResult(agreement.id, record.version, unchanged=True, kept=len(planned))
+        # nothing to re-plan, but statuses still come up to date as of this plan's today (nothing written if current)
+        swept = sweep(session, today, actor, agreement_id=agreement.id)
+        unchanged.became_due, unchanged.became_overdue = swept.became_due, swept.became_overdue
+        return unchanged
 
+    first = record is None
     content_changed = record is None or not _version_exists(session, agreement.id, loaded.content_hash)
     version = 1 if record is None else record.version + (1 if content_changed else 0)
+    if first:
+        effective: dt.date | None = None
+        amendment = None
+    else:
+        effective, amendment = effective_date(agreement.amended, _applied_amendments(session, agreement.id), today)
     record = _upsert_agreement(session, record, loaded, version, fingerprint)
+    record.calendar_version = calendar_fingerprint  # what `refresh-calendar` compares with the data now installed
     if content_changed:
         session.add(
             AgreementVersion(
@@ -81,10 +103,11 @@ def apply_plan(
         )
     departments = _upsert_parties(session, loaded)
     clauses = _upsert_clauses(session, loaded)
-    stored = _stored_occurrences(session, agreement.id)
-    plan = diff(planned, stored, active_clauses=set(clauses), today=today)
-    _write_occurrences(session, agreement.id, plan, clauses, departments, version)
-    _decide_notices(session, loaded, version, plan, stored, departments, today)
+    stored = _stored_occurrences(session, agreement.id, departments)
+    on_demand = {c.id for p in agreement.programmes for c in p.clauses if c.recurrence.on_demand}
+    plan = diff(planned, stored, set(clauses), effective, agreement.tracking_from, on_demand)
+    created_untracked = _write_occurrences(session, agreement.id, plan, clauses, departments, version)
+    _decide_notices(session, loaded, version, plan, stored, departments, today, notify_horizon_days)
 
     result = PlanResult(
         agreement.id,
@@ -94,16 +117,39 @@ def apply_plan(
         updated=len(plan.update),
         cancelled=len(plan.cancel),
         kept=plan.kept,
+        restored=len(plan.restore),
+        untracked=len(plan.untrack) + len(created_untracked),
+        tracked=len(plan.track),
+        not_created=plan.not_created,
+        effective_from=effective,
+        amendment=amendment.ref if amendment else None,
+        changes=plan.changes(stored),
     )
-    result.changes = _describe(plan, stored)
-    ledger.append(session, _events(agreement.id, actor, version, loaded.content_hash, plan, planned, stored))
+    ledger.append(
+        session,
+        _events(agreement.id, actor, version, loaded, plan, planned, stored, created_untracked, result),
+    )
+    # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep.
+    swept = sweep(session, today, actor, agreement_id=agreement.id)
+    result.became_due, result.became_overdue = swept.became_due, swept.became_overdue
     return result
+
+
+def _applied_amendments(session: Session, agreement_id: str) -> set[tuple[dt.date, str]]:
+    """(date, ref) of every `amended:` entry some earlier plan of this agreement has already seen."""
+    seen: set[tuple[dt.date, str]] = set()
+    for (document,) in session.execute(
+        select(col(AgreementVersion.document)).where(col(AgreementVersion.agreement_id) == agreement_id)
+    ):
+        for entry in (document or {}).get("amended") or []:
+            seen.add((dt.date.fromisoformat(str(entry["date"])), str(entry["ref"])))
+    return seen
 
 
 def _version_exists(session: Session, agreement_id: str, content_hash: str) -> bool:
     found = session.execute(
-        select(AgreementVersion.id).where(
-            AgreementVersion.agreement_id == agreement_id, AgreementVersion.content_hash == content_hash
+        select(col(AgreementVersion.id)).where(
+            col(AgreementVersion.agreement_id) == agreement_id, col(AgreementVersion.content_hash) == content_hash
         )
     ).first()
     return found is not None
@@ -113,17 +159,18 @@ def _upsert_agreement(
     session: Session, record: AgreementRecord | None, loaded: LoadedAgreement, version: int, fingerprint: str
 ) -> AgreementRecord:
     a = loaded.agreement
-    values = dict(
-        title=a.title,
-        signed=a.signed,
-        term_start=a.term.start,
-        term_end=a.term.end,
-        source=a.source,
-        path=loaded.path,
-        version=version,
-        content_hash=fingerprint,
-        planned_at=utcnow(),
-    )
+    values: dict[str, Any] = {
+        "title": a.title,
+        "signed": a.signed,
+        "term_start": a.term.start,
+        "term_end": a.term.end,
+        "source": a.source,
+        "path": loaded.path,
+        "version": version,
+        "content_hash": fingerprint,
+        "metric_labels": dict(a.metric_labels),
+        "planned_at": utcnow(),
+    }
     if record is None:
         record = AgreementRecord(id=a.id, **values)
     else:
@@ -135,81 +182,129 @@ def _upsert_agreement(
 
 
 def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str, str], int]:
-    """Agencies are shared across agreements; their departments' contacts follow the latest plan.
+    """(party short name, department name) → department id of this agreement, creating what is new.
 
-    Core statements, one per kind of change: building SQLModel objects row by row cost ~0.5 ms each.
+    A party is found by its key (organisation id, or `<agreement>:<name>` when declared only here), never by its
+    short name; a department by its key within the party (its `id`, else its name). Contacts and channels follow
+    the latest plan. Core statements, one per kind of change: building SQLModel objects row by row cost ~0.5 ms each.
     """
-    parties = loaded.agreement.parties
-    agency_ids = _agency_ids(session, parties)
-    existing = {
-        (r.agency_id, r.name): r
-        for r in session.execute(
+    agreement = loaded.agreement
+    agency_ids = _agency_ids(session, agreement.id, agreement.parties)
+    table = Department.__table__  # type: ignore[attr-defined]
+    rows = list(
+        session.execute(
             select(
-                Department.id,
-                Department.agency_id,
-                Department.name,
-                Department.leader,
-                Department.contact,
-                Department.channels,
-                Department.escalation_channels,
-            ).where(Department.agency_id.in_(set(agency_ids.values())))  # type: ignore[attr-defined]
+                table.c.id,
+                table.c.agency_id,
+                table.c.key,
+                table.c.name,
+                table.c.leader,
+                table.c.contact,
+                table.c.channels,
+                table.c.escalation_channels,
+            ).where(table.c.agency_id.in_(set(agency_ids.values())))
         )
-    }
+    )
+    by_key = {(r.agency_id, r.key): r for r in rows}
+    # Names are unique within a party too: a department found by name takes the id the text gives it, if any.
+    by_name = {(r.agency_id, r.name): r for r in rows}
     ids: dict[tuple[str, str], int] = {}
-    new_rows, changed = [], []
-    for party in parties:
+    new_rows: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for party in agreement.parties:
         agency_id = agency_ids[party.name]
         for dept in party.departments:
-            values = dict(
-                leader=dept.leader,
-                contact=dept.contact,
-                channels=list(dept.channels),
-                escalation_channels=list(dept.escalation_channels),
-            )
-            row = existing.get((agency_id, dept.name))
+            row = (by_key.get((agency_id, dept.id)) if dept.id else None) or by_name.get((agency_id, dept.name))
+            values = {
+                "key": dept.id or (row.key if row is not None else dept.name),
+                "name": dept.name,
+                "leader": dept.leader,
+                "contact": dept.contact,
+                "channels": list(dept.channels),
+                "escalation_channels": list(dept.escalation_channels),
+            }
             if row is None:
-                new_rows.append(dict(agency_id=agency_id, name=dept.name, **values))
+                new_rows.append({"agency_id": agency_id, **values})
                 continue
             ids[(party.name, dept.name)] = row.id
-            if (row.leader, row.contact, list(row.channels or []), list(row.escalation_channels or [])) != tuple(
-                values.values()
-            ):
-                changed.append(dict(values, department_id=row.id))
+            stored = (row.key, row.name, row.leader, row.contact, list(row.channels or []))
+            if (*stored, list(row.escalation_channels or [])) != tuple(values.values()):
+                changed.append({**values, "department_id": row.id})
     if changed:
-        stmt = update(Department.__table__).where(Department.__table__.c.id == bindparam("department_id"))  # type: ignore[attr-defined]
+        stmt = update(table).where(table.c.id == bindparam("department_id"))
         session.connection().execute(stmt, changed)
     if new_rows:
         session.execute(insert(Department), new_rows)
-        wanted = {(r["agency_id"], r["name"]) for r in new_rows}
+        wanted: dict[tuple[int, str], str] = {(r["agency_id"], r["key"]): r["name"] for r in new_rows}
         names = {agency_id: party for party, agency_id in agency_ids.items()}
-        for did, agency_id, name in session.execute(
-            select(Department.id, Department.agency_id, Department.name).where(
-                Department.agency_id.in_({a for a, _ in wanted})  # type: ignore[attr-defined]
-            )
+        for did, agency_id, key in session.execute(
+            select(table.c.id, table.c.agency_id, table.c.key).where(table.c.agency_id.in_({a for a, _ in wanted}))
         ):
-            if (agency_id, name) in wanted:
-                ids[(names[agency_id], name)] = did
+            if (agency_id, key) in wanted:
+                ids[(names[agency_id], wanted[(agency_id, key)])] = did
     return ids
 
 
-def _agency_ids(session: Session, parties: list[Party]) -> dict[str, int]:
-    names = [p.name for p in parties]
+def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> dict[str, int]:
+    """Party short name → agency id, found by key; records which agency each name of this agreement means.
+
+    A party that migration 0007 found shared by several agreements (key `legacy:…`) stays linked to the
+    agreements that used it, so its history stays whole: a party declared only here keeps it, and the first
+    agreement that names an organisation id for it gives it that id. A party declared only here that later
+    names an id (`id:` or `ref:`) keeps its rows too, unless another agreement already has a party with that id.
+    """
+    keys = {p.name: p.key(agreement_id) for p in parties}
     found = {
-        r.name: r
-        for r in session.execute(select(Agency.id, Agency.name, Agency.full_name).where(Agency.name.in_(names)))  # type: ignore[attr-defined]
+        key: (aid, name, full_name)
+        for aid, key, name, full_name in session.execute(
+            select(col(Agency.id), col(Agency.key), col(Agency.name), col(Agency.full_name)).where(
+                col(Agency.key).in_(set(keys.values()))
+            )
+        )
     }
-    missing = [dict(name=p.name, full_name=p.full_name) for p in parties if p.name not in found]
+    linked = {
+        name: (agency_id, key)
+        for name, agency_id, key in session.execute(
+            select(col(AgreementParty.name), col(AgreementParty.agency_id), col(Agency.key))
+            .join(Agency, col(Agency.id) == col(AgreementParty.agency_id))
+            .where(col(AgreementParty.agreement_id) == agreement_id)
+        )
+    }
+    ids: dict[str, int] = {}
     for p in parties:
-        row = found.get(p.name)
-        if row is not None and p.full_name and row.full_name != p.full_name:
-            session.execute(update(Agency).where(Agency.id == row.id).values(full_name=p.full_name))  # type: ignore[arg-type]
-    if missing:
-        session.execute(insert(Agency), missing)
-        found = {
-            r.name: r
-            for r in session.execute(select(Agency.id, Agency.name, Agency.full_name).where(Agency.name.in_(names)))  # type: ignore[attr-defined]
-        }
-    return {name: row.id for name, row in found.items()}
+        key = keys[p.name]
+        row = found.get(key)
+        if row is not None:
+            ids[p.name] = row[0]
+            if row[1:] != (p.name, p.full_name):  # an organisation's names follow the latest plan naming it
+                session.execute(
+                    update(Agency).where(col(Agency.id) == row[0]).values(name=p.name, full_name=p.full_name)
+                )
+            continue
+        before = linked.get(p.name)
+        # The party this name meant until now, if it may take the new key: one shared before identities existed,
+        # or one declared only in this agreement that now names its organisation id (same rows, same history).
+        if before is not None and (before[1].startswith(LEGACY_PREFIX) or before[1] == f"{agreement_id}:{p.name}"):
+            ids[p.name] = before[0]
+            if p.ref or p.id:
+                session.execute(
+                    update(Agency)
+                    .where(col(Agency.id) == before[0])
+                    .values(key=key, name=p.name, full_name=p.full_name)
+                )
+            continue
+        session.execute(insert(Agency).values(key=key, name=p.name, full_name=p.full_name))
+        ids[p.name] = session.execute(select(col(Agency.id)).where(col(Agency.key) == key)).scalar_one()
+    for name, agency_id in ids.items():
+        if name not in linked:
+            session.execute(insert(AgreementParty).values(agreement_id=agreement_id, name=name, agency_id=agency_id))
+        elif linked[name][0] != agency_id:
+            session.execute(
+                update(AgreementParty)
+                .where(col(AgreementParty.agreement_id) == agreement_id, col(AgreementParty.name) == name)
+                .values(agency_id=agency_id)
+            )
+    return ids
 
 
 def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]:
@@ -218,21 +313,21 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     programmes = {
         r.code: r
         for r in session.execute(
-            select(ProgrammeRecord.id, ProgrammeRecord.code, ProgrammeRecord.title).where(
-                ProgrammeRecord.agreement_id == agreement.id
+            select(col(ProgrammeRecord.id), col(ProgrammeRecord.code), col(ProgrammeRecord.title)).where(
+                col(ProgrammeRecord.agreement_id) == agreement.id
             )
         )
     }
     new_programmes = [
-        dict(agreement_id=agreement.id, code=p.id, title=p.title)
+        {"agreement_id": agreement.id, "code": p.id, "title": p.title}
         for p in agreement.programmes
         if p.id not in programmes
     ]
     for p in agreement.programmes:
         if p.id in programmes and programmes[p.id].title != p.title:
             session.execute(
-                update(ProgrammeRecord).where(ProgrammeRecord.id == programmes[p.id].id).values(title=p.title)
-            )  # type: ignore[arg-type]
+                update(ProgrammeRecord).where(col(ProgrammeRecord.id) == programmes[p.id].id).values(title=p.title)
+            )
     if new_programmes:
         session.execute(insert(ProgrammeRecord), new_programmes)
 
@@ -243,6 +338,7 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
         "kind",
         "lead",
         "co_organisers",
+        "sign_off",
         "rotate",
         "location",
         "targets",
@@ -262,20 +358,21 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     for programme in agreement.programmes:
         for clause in programme.clauses:
             seen.add(clause.id)
-            values = dict(
-                programme_code=programme.id,
-                title=clause.title,
-                text=clause.text,
-                kind=clause.kind,
-                lead=clause.lead,
-                co_organisers=list(clause.co_organisers),
-                rotate=list(clause.rotate),
-                location=clause.location,
-                targets=dict(clause.targets),
-                evidence=list(clause.evidence),
-                recurrence=clause.recurrence.model_dump(mode="json", exclude_none=True),
-                active=True,
-            )
+            values = {
+                "programme_code": programme.id,
+                "title": clause.title,
+                "text": clause.text,
+                "kind": clause.kind,
+                "lead": clause.lead,
+                "co_organisers": list(clause.co_organisers),
+                "sign_off": clause.sign_off,
+                "rotate": list(clause.rotate),
+                "location": clause.location,
+                "targets": clause.occurrence_targets(),
+                "evidence": list(clause.evidence),
+                "recurrence": clause.recurrence.model_dump(mode="json", exclude_none=True),
+                "active": True,
+            }
             row = stored.get(clause.id)
             if row is None:
                 new_rows.append(dict(values, agreement_id=agreement.id, code=clause.id))
@@ -294,55 +391,79 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     return {code: cid for code, cid in ids if code in seen}
 
 
-def _stored_occurrences(session: Session, agreement_id: str) -> list[StoredOccurrence]:
-    rows = session.execute(
-        select(
-            Occurrence.id,
-            Occurrence.key,
-            Occurrence.status,
-            ClauseRecord.code,
-            Occurrence.due_date,
-            Occurrence.window_start,
-            Occurrence.host,
-            Agency.name,
-            Department.name,
-            Occurrence.provisional,
-            Occurrence.targets,
-        )
-        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
-        .join(Department, Department.id == Occurrence.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
-        .where(Occurrence.agreement_id == agreement_id)
-        .execution_options(yield_per=BATCH)
+def _stored_occurrences(
+    session: Session, agreement_id: str, departments: dict[tuple[str, str], int]
+) -> list[StoredOccurrence]:
+    """Compared as the plan last wrote them: a coordinator's extension or reassignment is not the plan's word.
+
+    A row whose department is not the one its names now mean (the party got an id of its own) is compared
+    under its party's key, so the plan moves it — if it is open and due on or after the effective date.
+    """
+    plan_department = func.coalesce(Occurrence.planned_department_id, Occurrence.department_id)
+    query = join_department(
+        join_clause(
+            select(
+                col(Occurrence.id),
+                col(Occurrence.key),
+                col(Occurrence.status),
+                col(ClauseRecord.code),
+                col(Occurrence.due_date),
+                func.coalesce(Occurrence.planned_due_date, Occurrence.due_date),
+                col(Occurrence.window_start),
+                col(Occurrence.host),
+                col(Agency.name),
+                col(Department.name),
+                col(Occurrence.provisional),
+                col(Occurrence.targets),
+                col(Department.id),
+                col(Agency.key),
+            )
+        ),
+        plan_department,
     )
-    return [
+    rows = session.execute(query.where(col(Occurrence.agreement_id) == agreement_id).execution_options(yield_per=BATCH))
+    stored = [
         StoredOccurrence(
             id=r[0],
             key=r[1],
             status=str(r[2]),
             clause=r[3],
             due_date=r[4],
-            comparable=(r[4], r[5], r[6], r[7], r[8], r[9], r[10]),
+            comparable=(_day(r[5]), r[6], r[7], r[8] if departments.get((r[8], r[9])) == r[12] else r[13], *r[9:12]),
         )
         for r in rows
     ]
+    cancelled = [s.id for s in stored if s.status == OccurrenceStatus.cancelled]
+    if not cancelled:
+        return stored
+    by_plan = _cancelled_by_plan(session, cancelled)
+    return [
+        StoredOccurrence(s.id, s.key, s.status, s.clause, s.due_date, s.comparable, restorable=True)
+        if s.id in by_plan
+        else s
+        for s in stored
+    ]
 
 
-def _row(
-    p: PlannedOccurrence, clauses: dict[str, int], departments: dict[tuple[str, str], int], version: int
-) -> dict[str, object]:
-    return dict(
-        clause_id=clauses[p.clause],
-        key=p.key,
-        nominal_date=p.nominal_date,
-        due_date=p.due_date,
-        window_start=p.window_start,
-        host=p.host,
-        department_id=departments[(p.party, p.department)],
-        provisional=p.provisional,
-        targets=dict(p.targets),
-        version=version,
-    )
+def _day(value: Any) -> dt.date:
+    """COALESCE loses the column type on SQLite, which then returns the ISO text."""
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def _cancelled_by_plan(session: Session, occurrence_ids: list[int]) -> set[int]:
+    """Cancelled rows whose latest cancellation was a re-plan's (its event carries the plan `version`)."""
+    latest: dict[int, bool] = {}
+    for start in range(0, len(occurrence_ids), BATCH):
+        for oid, payload in session.execute(
+            select(col(LedgerEvent.occurrence_id), col(LedgerEvent.payload))
+            .where(
+                col(LedgerEvent.kind) == "occurrence_cancelled",
+                col(LedgerEvent.occurrence_id).in_(occurrence_ids[start : start + BATCH]),
+            )
+            .order_by(col(LedgerEvent.id))
+        ):
+            latest[oid] = "version" in json.loads(payload)
+    return {oid for oid, by_plan in latest.items() if by_plan}
 
 
 def _write_occurrences(
@@ -352,41 +473,104 @@ def _write_occurrences(
     clauses: dict[str, int],
     departments: dict[tuple[str, str], int],
     version: int,
-) -> None:
+) -> list[tuple[int, str]]:
+    """Returns (id, key) of the rows created as untracked history, which the ledger names one by one."""
     now = utcnow()
+    created_untracked: list[tuple[int, str]] = []
     if plan.create:
-        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now)
-    if plan.update:
-        stmt = (
-            update(Occurrence.__table__)  # type: ignore[attr-defined]
-            .where(Occurrence.__table__.c.id == bindparam("oid"))  # type: ignore[attr-defined]
-            .values(
-                clause_id=bindparam("clause_id"),
-                due_date=bindparam("due_date"),
-                window_start=bindparam("window_start"),
-                host=bindparam("host"),
-                department_id=bindparam("department_id"),
-                provisional=bindparam("provisional"),
-                targets=bindparam("targets"),
-                version=bindparam("version"),
-                updated_at=bindparam("updated_at"),
+        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now, plan)
+        untracked_keys = {p.key for p in plan.create if plan.is_untracked(p.due_date)}
+        if untracked_keys:
+            created_untracked = sorted(
+                (oid, key)
+                for oid, key in session.execute(
+                    select(col(Occurrence.id), col(Occurrence.key)).where(
+                        col(Occurrence.agreement_id) == agreement_id,
+                        col(Occurrence.status) == OccurrenceStatus.untracked,
+                    )
+                )
+                if key in untracked_keys
             )
+    if plan.update or plan.restore:
+        session.connection().execute(
+            _follow_text_statement(),
+            [
+                _follow_text_params(oid, p, plan, clauses, departments, version, now)
+                for oid, p in [*plan.update, *plan.restore]
+            ],
         )
-        params = []
-        for oid, p in plan.update:
-            row = _row(p, clauses, departments, version)
-            row.pop("key"), row.pop("nominal_date")
-            params.append({**row, "oid": oid, "updated_at": now})
-        session.connection().execute(stmt, params)
-    if plan.cancel:
-        ids = [oid for oid, _ in plan.cancel]
+    for ids, values in (
+        ([oid for oid, _ in plan.cancel], {"status": OccurrenceStatus.cancelled, "updated_at": now, "closed_at": now}),
+        (plan.untrack, {"status": OccurrenceStatus.untracked, "updated_at": now}),
+        (plan.track, {"status": OccurrenceStatus.planned, "updated_at": now}),
+    ):
         for start in range(0, len(ids), BATCH):
             session.execute(
-                update(Occurrence)
-                .where(Occurrence.id.in_(ids[start : start + BATCH]))  # type: ignore[union-attr]
-                .values(status=OccurrenceStatus.cancelled, updated_at=now, closed_at=now)
+                update(Occurrence).where(Occurrence.id.in_(ids[start : start + BATCH])).values(**values)  # type: ignore[union-attr]
             )
     session.flush()
+    return created_untracked
+
+
+def _follow_text_statement() -> Any:
+    """A moved or restored row takes the text's values.
+
+    A coordinator's extension (planned_due_date set) or reassignment (planned_department_id set) stands: the
+    plan's new word goes to the planned_* column and the row keeps its extended date / reassigned department.
+    Status restarts from planned (or untracked before tracking_from) and the sweep that follows brings it up to
+    date, so an overdue task moved into the future is no longer overdue; a suspended task stays suspended.
+    """
+    t = Occurrence.__table__  # type: ignore[attr-defined]
+    extended = t.c.planned_due_date.isnot(None)
+    reassigned = t.c.planned_department_id.isnot(None)
+    suspended = t.c.status == OccurrenceStatus.suspended
+    return (
+        update(t)
+        .where(t.c.id == bindparam("oid"))
+        .values(
+            clause_id=bindparam("p_clause"),
+            due_date=case((extended, t.c.due_date), else_=bindparam("p_due", type_=t.c.due_date.type)),
+            planned_due_date=case((extended, bindparam("p_due", type_=t.c.due_date.type)), else_=None),
+            window_start=bindparam("p_window"),
+            host=bindparam("p_host"),
+            department_id=case(
+                (reassigned, t.c.department_id), else_=bindparam("p_department", type_=t.c.department_id.type)
+            ),
+            planned_department_id=case(
+                (reassigned, bindparam("p_department", type_=t.c.department_id.type)), else_=None
+            ),
+            provisional=bindparam("p_provisional"),
+            targets=bindparam("p_targets", type_=t.c.targets.type),
+            version=bindparam("p_version"),
+            status=case((suspended, t.c.status), else_=bindparam("p_status", type_=t.c.status.type)),
+            closed_at=None,
+            updated_at=bindparam("p_now"),
+        )
+    )
+
+
+def _follow_text_params(
+    oid: int,
+    p: PlannedOccurrence,
+    plan: PlanDiff,
+    clauses: dict[str, int],
+    departments: dict[tuple[str, str], int],
+    version: int,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "oid": oid,
+        "p_clause": clauses[p.clause],
+        "p_due": p.due_date,
+        "p_window": p.window_start,
+        "p_host": p.host,
+        "p_department": departments[(p.party, p.department)],
+        "p_provisional": p.provisional,
+        "p_targets": dict(p.targets),
+        "p_version": version,
+        "p_status": OccurrenceStatus.untracked if plan.is_untracked(p.due_date) else OccurrenceStatus.planned,
+        "p_now": now,
+    }
 
 
 _CREATE_COLUMNS = (
@@ -426,6 +610,7 @@ def _insert_created(
     departments: dict[tuple[str, str], int],
     version: int,
     now: dt.datetime,
+    plan: PlanDiff,
 ) -> None:
     """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
 
@@ -447,11 +632,10 @@ def _insert_created(
     # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
     targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
     targets_of: dict[str, Any] = {}
-    status, updated_at, provisional = (
-        processor("status")("planned"),
-        processor("updated_at")(now),
-        processor("provisional"),
-    )
+    status_proc = processor("status")
+    planned_status, untracked_status = status_proc("planned"), status_proc("untracked")
+    tracking_from = plan.tracking_from
+    updated_at, provisional = processor("updated_at")(now), processor("provisional")
     flags = {True: provisional(True), False: provisional(False)}
     rows = []
     for p in created:
@@ -468,7 +652,7 @@ def _insert_created(
                 day[p.window_start],
                 p.host,
                 departments[(p.party, p.department)],
-                status,
+                untracked_status if tracking_from is not None and p.due_date < tracking_from else planned_status,
                 flags[p.provisional],
                 targets,
                 version,
@@ -484,7 +668,7 @@ def _insert_created(
     compiled = insert(table).values({c: bindparam(c) for c in _CREATE_COLUMNS}).compile(dialect=dialect)
     params: list[Any] = rows
     if not (dialect.positional and tuple(compiled.positiontup or ()) == _CREATE_COLUMNS):
-        params = [dict(zip(_CREATE_COLUMNS, row)) for row in rows]
+        params = [dict(zip(_CREATE_COLUMNS, row, strict=True)) for row in rows]
     conn.exec_driver_sql(compiled.string, params)
 
 
@@ -496,6 +680,7 @@ def _decide_notices(
     stored: list[StoredOccurrence],
     departments: dict[tuple[str, str], int],
     today: dt.date,
+    horizon_days: int,
 ) -> None:
     """Same transaction as the plan: a changed task and the decision to tell its department land together."""
     before = {s.id: s for s in stored}
@@ -509,44 +694,35 @@ def _decide_notices(
         session,
         loaded.agreement.id,
         version,
-        {oid for oid, _ in plan.update},
+        {oid for oid, _ in [*plan.update, *plan.restore]} | set(plan.track),
         cancelled,
         today,
-        get_settings().notify_horizon_days,
+        horizon_days,
         clause_policies(loaded.agreement),
     )
-
-
-def _describe(plan: PlanDiff, stored: list[StoredOccurrence]) -> list[dict[str, str]]:
-    """Human-readable change list for the coordinator's artifact (first 200 lines is plenty to read)."""
-    before = {s.id: s for s in stored}
-    out: list[dict[str, str]] = []
-    for oid, p in plan.update[:200]:
-        old = before[oid]
-        out.append({"change": "调整", "key": p.key, "detail": f"{old.due_date} → {p.due_date}，承办方 {p.host or '—'}"})
-    for oid, reason in plan.cancel[: max(0, 200 - len(out))]:
-        out.append({"change": "取消", "key": before[oid].key, "detail": reason})
-    for p in plan.create[: max(0, 200 - len(out))]:
-        out.append({"change": "新增", "key": p.key, "detail": f"截止 {p.due_date}"})
-    return out
 
 
 def _events(
     agreement_id: str,
     actor: str,
     version: int,
-    content_hash: str,
+    loaded: LoadedAgreement,
     plan: PlanDiff,
     planned: list[PlannedOccurrence],
     stored: list[StoredOccurrence],
+    created_untracked: list[tuple[int, str]],
+    result: PlanResult,
 ) -> list[EventDraft]:
-    """One event for the plan (with a digest of every planned row), one per changed or cancelled occurrence."""
+    """One event for the plan (with a digest of every planned row), one per occurrence it moved, cancelled,
+    restored, untracked or tracked again — each with the effective date and the amendment behind it."""
     ordered = sorted(planned, key=attrgetter("key"))
     digest = hashlib.sha256(
         "".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
     )
     # A first plan creates every planned row: its keys are already sorted.
     created_keys = [p.key for p in ordered] if len(plan.create) == len(planned) else sorted(p.key for p in plan.create)
+    effective = str(plan.effective_from) if plan.effective_from else None
+    tracking_from = str(plan.tracking_from) if plan.tracking_from else None
     events = [
         EventDraft(
             kind="agreement_planned",
@@ -554,10 +730,17 @@ def _events(
             agreement_id=agreement_id,
             payload={
                 "version": version,
-                "content_hash": content_hash,
+                "content_hash": loaded.content_hash,
                 "created": len(plan.create),
                 "updated": len(plan.update),
                 "cancelled": len(plan.cancel),
+                "restored": len(plan.restore),
+                "untracked": result.untracked,
+                "tracked": len(plan.track),
+                "not_created": plan.not_created,
+                "effective_from": effective,
+                "amendment": result.amendment,
+                "tracking_from": tracking_from,
                 "occurrences": len(planned),
                 "occurrences_digest": digest.hexdigest(),
                 "created_keys_digest": hashlib.sha256("\n".join(created_keys).encode()).hexdigest(),
@@ -565,34 +748,32 @@ def _events(
         )
     ]
     before = {s.id: s for s in stored}
-    for oid, p in plan.update:
+
+    def event(kind: str, oid: int, payload: dict[str, Any]) -> EventDraft:
+        base = {"version": version, "effective_from": effective, "amendment": result.amendment}
+        return EventDraft(kind=kind, actor=actor, agreement_id=agreement_id, occurrence_id=oid, payload=base | payload)
+
+    def moved(oid: int, p: PlannedOccurrence) -> dict[str, Any]:
         old = before[oid].comparable
-        events.append(
-            EventDraft(
-                kind="occurrence_replanned",
-                actor=actor,
-                agreement_id=agreement_id,
-                occurrence_id=oid,
-                payload={
-                    "version": version,
-                    "before": {"due_date": str(old[0]), "host": old[2], "party": old[3], "department": old[4]},
-                    "after": {
-                        "due_date": str(p.due_date),
-                        "host": p.host,
-                        "party": p.party,
-                        "department": p.department,
-                    },
-                },
-            )
-        )
+        return {
+            "before": {"due_date": str(old[0]), "host": old[2], "party": old[3], "department": old[4]},
+            "after": {"due_date": str(p.due_date), "host": p.host, "party": p.party, "department": p.department},
+        }
+
+    for oid, p in plan.update:
+        events.append(event("occurrence_replanned", oid, moved(oid, p)))
     for oid, reason in plan.cancel:
-        events.append(
-            EventDraft(
-                kind="occurrence_cancelled",
-                actor=actor,
-                agreement_id=agreement_id,
-                occurrence_id=oid,
-                payload={"version": version, "reason": reason, "key": before[oid].key},
-            )
-        )
+        events.append(event("occurrence_cancelled", oid, {"reason": reason, "key": before[oid].key}))
+    for oid, p in plan.restore:
+        reason = "协议修订后该任务重新安排（此前因修订取消）"
+        events.append(event("occurrence_restored", oid, {"reason": reason, "key": p.key} | moved(oid, p)))
+    untrack: list[tuple[int, str, str | None]] = [(oid, before[oid].key, before[oid].status) for oid in plan.untrack]
+    untrack += [(oid, key, None) for oid, key in created_untracked]
+    for oid, key, previous in untrack:
+        reason = f"到期日早于 tracking_from {tracking_from}：作为历史记录保留，不算逾期、不督办、不计入完成率"
+        payload = {"reason": reason, "key": key, "tracking_from": tracking_from, "previous_status": previous}
+        events.append(event("occurrence_untracked", oid, payload))
+    for oid in plan.track:
+        reason = f"到期日不早于 tracking_from {tracking_from or '（已删除）'}：恢复跟踪"
+        events.append(event("occurrence_tracked", oid, {"reason": reason, "key": before[oid].key}))
     return events

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlmodel import Session
+from sqlalchemy import func, select
+from sqlmodel import Session, col
 
+from coop.store.queries import join_context, occurrence_rows
+from models.read import AgreementSummaryPublic, DueItemPublic, OccurrenceDetailPublic
 from models.tables import (
     OPEN_STATUSES,
     Agency,
@@ -20,41 +22,18 @@ from models.tables import (
     ProgrammeRecord,
 )
 
-
-@dataclass(frozen=True)
-class DueItem:
-    occurrence_id: int
-    due_date: dt.date
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    host: str | None
-    status: str
-    provisional: bool
+DueItem = DueItemPublic  # the read model, under the name callers import
 
 
-@dataclass
-class AgreementSummary:
-    id: str
-    title: str
-    version: int
-    term_start: dt.date
-    term_end: dt.date
-    programmes: int
-    clauses: int
-    occurrences: int
-    by_status: dict[str, int] = field(default_factory=dict)
-    provisional: int = 0
-    next_due: list[DueItem] = field(default_factory=list)
+AgreementSummary = AgreementSummaryPublic  # the read model, under the name callers import
 
 
 def summarise(
     session: Session, today: dt.date, agreement_id: str | None = None, upcoming: int = 10
-) -> list[AgreementSummary]:
+) -> list[AgreementSummaryPublic]:
     query = select(AgreementRecord).order_by(AgreementRecord.id)
     if agreement_id:
-        query = query.where(AgreementRecord.id == agreement_id)
+        query = query.where(col(AgreementRecord.id) == agreement_id)
     out = []
     for record in session.execute(query).scalars():
         aid = record.id
@@ -62,18 +41,18 @@ def summarise(
         clauses = session.execute(
             select(func.count()).where(ClauseRecord.agreement_id == aid, ClauseRecord.active.is_(True))  # type: ignore[attr-defined]
         ).scalar_one()
-        by_status = dict(
+        by_status: dict[OccurrenceStatus, int] = dict(
             session.execute(
-                select(Occurrence.status, func.count())
-                .where(Occurrence.agreement_id == aid)
-                .group_by(Occurrence.status)
-            ).all()
+                select(col(Occurrence.status), func.count())
+                .where(col(Occurrence.agreement_id) == aid)
+                .group_by(col(Occurrence.status))
+            ).all()  # a list of rows: dict() of a Result itself would take its keys() for a mapping's
         )
         provisional = session.execute(
             select(func.count()).where(Occurrence.agreement_id == aid, Occurrence.provisional.is_(True))  # type: ignore[attr-defined]
         ).scalar_one()
         out.append(
-            AgreementSummary(
+            AgreementSummaryPublic(
                 id=aid,
                 title=record.title,
                 version=record.version,
@@ -90,90 +69,94 @@ def summarise(
     return out
 
 
-def next_due(session: Session, today: dt.date, agreement_id: str, limit: int) -> list[DueItem]:
+def next_due(session: Session, today: dt.date, agreement_id: str, limit: int) -> list[DueItemPublic]:
     rows = session.execute(
-        select(
-            Occurrence.id,
-            Occurrence.due_date,
-            ClauseRecord.code,
-            ClauseRecord.title,
-            Agency.name,
-            Department.name,
-            Occurrence.host,
-            Occurrence.status,
-            Occurrence.provisional,
-        )
-        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
-        .join(Department, Department.id == Occurrence.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
+        occurrence_rows()
         .where(
-            Occurrence.agreement_id == agreement_id,
-            Occurrence.due_date >= today,
-            Occurrence.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+            col(Occurrence.agreement_id) == agreement_id,
+            col(Occurrence.due_date) >= today,
+            col(Occurrence.status).in_(OPEN_STATUSES),
         )
-        .order_by(Occurrence.due_date, Occurrence.id)
+        .order_by(col(Occurrence.due_date), col(Occurrence.id))
         .limit(limit)
     ).all()
-    return [DueItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], str(r[7]), r[8]) for r in rows]
-
-
-@dataclass(frozen=True)
-class OccurrenceDetail:
-    """One occurrence with what a reader needs to recognise it: agreement, clause, owner, targets."""
-
-    occurrence_id: int
-    agreement_id: str
-    agreement_title: str
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    host: str | None
-    due_date: dt.date
-    status: str
-    targets: dict[str, int]
-
-
-def _detail_query() -> Select[Any]:
-    return (
-        select(
-            Occurrence.id,
-            AgreementRecord.id,
-            AgreementRecord.title,
-            ClauseRecord.code,
-            ClauseRecord.title,
-            Agency.name,
-            Department.name,
-            Occurrence.host,
-            Occurrence.due_date,
-            Occurrence.status,
-            Occurrence.targets,
+    return [
+        DueItemPublic(
+            occurrence_id=r.id,
+            due_date=r.due_date,
+            clause=r.clause,
+            clause_title=r.clause_title,
+            party=r.party,
+            department=r.department,
+            host=r.host,
+            status=str(r.status),
+            provisional=r.provisional,
         )
-        .join(AgreementRecord, AgreementRecord.id == Occurrence.agreement_id)
-        .join(ClauseRecord, ClauseRecord.id == Occurrence.clause_id)
-        .join(Department, Department.id == Occurrence.department_id)
-        .join(Agency, Agency.id == Department.agency_id)
+        for r in rows
+    ]
+
+
+OccurrenceDetail = OccurrenceDetailPublic  # the read model, under the name callers import
+
+
+def _detail(row: Any) -> OccurrenceDetailPublic:
+    return OccurrenceDetailPublic(
+        occurrence_id=row.id,
+        agreement_id=row.agreement_id,
+        agreement_title=row.agreement_title,
+        clause=row.clause,
+        clause_title=row.clause_title,
+        party=row.party,
+        department=row.department,
+        host=row.host,
+        due_date=row.due_date,
+        status=str(row.status),
+        targets=dict(row.targets),
     )
 
 
-def _detail(row: Any) -> OccurrenceDetail:
-    return OccurrenceDetail(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], str(row[9]), dict(row[10])
-    )
-
-
-def occurrence_detail(session: Session, occurrence_id: int) -> OccurrenceDetail | None:
-    row = session.execute(_detail_query().where(Occurrence.id == occurrence_id)).first()
+def occurrence_detail(session: Session, occurrence_id: int) -> OccurrenceDetailPublic | None:
+    row = session.execute(occurrence_rows().where(col(Occurrence.id) == occurrence_id)).first()
     return _detail(row) if row else None
 
 
-def overdue(session: Session, limit: int = 200) -> tuple[int, list[OccurrenceDetail]]:
+def overdue(session: Session, limit: int = 200) -> tuple[int, list[OccurrenceDetailPublic]]:
     """Every occurrence now marked overdue (total), the longest-overdue first up to `limit`."""
-    total = session.execute(select(func.count()).where(Occurrence.status == OccurrenceStatus.overdue)).scalar_one()
+    total = session.execute(select(func.count()).where(col(Occurrence.status) == OccurrenceStatus.overdue)).scalar_one()
     rows = session.execute(
-        _detail_query()
-        .where(Occurrence.status == OccurrenceStatus.overdue)
-        .order_by(Occurrence.due_date, Occurrence.id)
+        occurrence_rows()
+        .where(col(Occurrence.status) == OccurrenceStatus.overdue)
+        .order_by(col(Occurrence.due_date), col(Occurrence.id))
         .limit(limit)
     ).all()
     return total, [_detail(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class NextOpen:
+    """The open occurrence due soonest (overdue ones first), with its department's id for a signed link."""
+
+    occurrence_id: int
+    department_id: int
+    party: str
+    department: str
+    clause_title: str
+
+
+def next_open(session: Session) -> NextOpen | None:
+    """The open occurrence with the earliest due date (lowest id on a tie), or None when nothing is open."""
+    row = session.execute(
+        join_context(
+            select(
+                col(Occurrence.id),
+                col(Occurrence.department_id),
+                col(Agency.name),
+                col(Department.name),
+                col(ClauseRecord.title),
+            )
+        )
+        .where(col(Occurrence.status).in_(OPEN_STATUSES))
+        .order_by(col(Occurrence.due_date), col(Occurrence.id))
+        .limit(1)
+    ).first()
+    return NextOpen(row[0], row[1], row[2], row[3], row[4]) if row else None

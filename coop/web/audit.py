@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
-from coop import evidence as files
-from coop.audit import AuditSummary, GroupBy, summarise_states
-from coop.clock import today_in_shanghai
-from coop.export import MEDIA_TYPES, export_chunks, state_row
+from coop.audit import AuditSummary, GroupBy
+from coop.export import MEDIA_TYPES, export_chunks
+from coop.services import audit, verification
 from coop.settings import Settings
-from coop.store import evidence as evidence_store
-from coop.store.audit import AuditFilter, auditor_session, clause_history, occurrence_history, occurrence_states
-from coop.store.ledger import verify
+from coop.store.audit import AuditFilter
 from coop.store.occurrences import is_storable
 from coop.web.deps import AuditorDep, SettingsDep
 from coop.web.schemas import (
@@ -31,7 +27,7 @@ from coop.web.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 audit"])
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
@@ -56,19 +52,11 @@ class AuditQuery:
         as_of: Annotated[Day | None, Query(description="查询哪一天结束时的状态（默认今天），据台账重建")] = None,
     ) -> None:
         plain([agreement, programme, clause, party, department])
-        today = today_in_shanghai()
-        if as_of is not None and as_of > today:
-            raise HTTPException(422, f"as_of 不能晚于今天 {today} (as_of is in the future)")
-        if as_of is not None and as_of.year < 1970:
-            raise HTTPException(422, "as_of 过早 (as_of before 1970)")
-        self.filter = AuditFilter(agreement, programme, clause, party, department, due_from, due_to)
-        self.as_of = as_of or today
-        self.from_ledger = self.as_of < today
+        self.filter = audit.check_filter(AuditFilter(agreement, programme, clause, party, department, due_from, due_to))
+        self.day = audit.audit_day(as_of)  # a day not yet ended is a CoopError: 422 with the Chinese message
 
     def summary(self, settings: Settings, group_by: GroupBy = "agreement", overdue_limit: int = 200) -> AuditSummary:
-        with auditor_session(settings) as session:
-            states = occurrence_states(session, self.filter, self.as_of, from_ledger=self.from_ledger)
-            return summarise_states(states, self.as_of, group_by, overdue_limit)
+        return audit.summarise(settings, self.filter, self.day, group_by, overdue_limit)
 
 
 def plain(values: list[str | None]) -> None:
@@ -129,8 +117,7 @@ def history_of_occurrence(
     as_of: Annotated[Day | None, Query(description="只列出该日结束前的事件")] = None,
 ) -> OccurrenceHistoryOut:
     """一项任务的完整台账记录：计划、状态变化、报告（含佐证哈希）、豁免。"""
-    with auditor_session(settings) as session:
-        history = occurrence_history(session, occurrence_id, as_of)
+    history = audit.occurrence_history(settings, occurrence_id, as_of)
     return OccurrenceHistoryOut.model_validate({**history.__dict__, "events": [e.__dict__ for e in history.events]})
 
 
@@ -144,8 +131,7 @@ def history_of_clause(
 ) -> ClauseHistoryOut:
     """一个条款的全部台账记录（协议计划及其所有任务的事件）。"""
     plain([agreement_id, clause])
-    with auditor_session(settings) as session:
-        history = clause_history(session, agreement_id, clause, as_of)
+    history = audit.clause_history(settings, agreement_id, clause, as_of)
     return ClauseHistoryOut.model_validate({**history.__dict__, "events": [e.__dict__ for e in history.events]})
 
 
@@ -161,16 +147,11 @@ def export(
     fmt: Annotated[Literal["csv", "xlsx"], Path()], _: AuditorDep, settings: SettingsDep, query: QueryDep
 ) -> StreamingResponse:
     """导出任务状态明细（流式输出，百万行也不占用大量内存）。"""
-
-    def rows() -> Iterator[list[object]]:
-        # The session lives inside the generator: it is open exactly as long as the response streams.
-        with auditor_session(settings) as session:
-            for state in occurrence_states(session, query.filter, query.as_of, from_ledger=query.from_ledger):
-                yield state_row(state)
-
-    name = f"coop-audit-{query.as_of}.{fmt}"
+    # The rows' read-only session lives inside their generator: open exactly as long as the response streams.
+    rows = audit.export_rows(settings, query.filter, query.day)
+    name = f"coop-audit-{query.day.as_of}.{fmt}"
     return StreamingResponse(
-        export_chunks(fmt, rows()),  # type: ignore[arg-type]
+        export_chunks(fmt, rows),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name)}"},
     )
@@ -178,9 +159,8 @@ def export(
 
 @router.get("/verify", response_model=VerifyOut, responses=ERRORS)
 def verify_ledger(_: AuditorDep, settings: SettingsDep) -> VerifyOut:
-    """重新计算台账哈希链，报告第一处被篡改的事件。"""
-    with auditor_session(settings) as session:
-        result = verify(session)
+    """校验台账：哈希链、签名检查点，并据台账重建任务状态与报告、逐项核对数据表。"""
+    result = verification.verify_ledger(settings)
     brk = result.first_break
     return VerifyOut(
         ok=result.ok,
@@ -188,6 +168,14 @@ def verify_ledger(_: AuditorDep, settings: SettingsDep) -> VerifyOut:
         head_matches=result.head_matches,
         first_break_event=brk.event_id if brk else None,
         first_break_reason=brk.reason if brk else None,
+        head_id=result.head_id,
+        head_hash=result.head_hash,
+        untrusted_from=result.untrusted_from,
+        checkpoints=result.checkpoints.checked,
+        checkpoint_problems=result.checkpoints.problems,
+        differences=result.differences.count,
+        difference_lines=result.differences.shown,
+        lines=result.lines(),
     )
 
 
@@ -200,9 +188,7 @@ def download_evidence(
     sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], _: AuditorDep, settings: SettingsDep
 ) -> FileResponse:
     """下载佐证文件（按 sha256）。"""
-    with auditor_session(settings) as session:
-        row = evidence_store.get(session, sha256)
-    path = files.path_for(settings.evidence_dir, sha256)
-    if row is None or not path.exists():
+    found = audit.evidence_download(settings, sha256)
+    if found is None:
         raise HTTPException(404, f"找不到佐证文件 sha256:{sha256} (unknown evidence file)")
-    return FileResponse(path, media_type=row.content_type, filename=row.filename)
+    return FileResponse(found.path, media_type=found.content_type, filename=found.filename)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
 from coop.access import LinkPurpose
 from coop.clock import today_in_shanghai
-from coop.store.occurrences import cancel, resolve_department, waive
+from coop.services import operations, planning
+from coop.services.coordinators import coordinator_from_principal
+from coop.store.occurrences import agreement_of, resolve_department
 from coop.web.deps import CoordinatorDep, SettingsDep, SignerDep
 from coop.web.schemas import ErrorOut, EventOut, LinkIn, LinkOut, PlanIn, PlanOut, ReasonIn
 from models.db import session_scope
@@ -17,7 +19,7 @@ from models.tables import Occurrence
 
 router = APIRouter(prefix="/api/v1/coordinator", tags=["协调人 coordinator"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     413: {"model": ErrorOut},
@@ -32,34 +34,29 @@ ERRORS = {
 def waive_occurrence(
     occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep
 ) -> EventOut:
-    """豁免一项未完成的任务，理由记入台账。"""
-    with session_scope(settings.database_url) as session:
-        event_id = waive(session, occurrence_id, body.reason, principal.actor)
-    return EventOut(occurrence_id=occurrence_id, event_id=event_id, status="waived")
+    """豁免一项未完成（或已暂停）的任务，理由记入台账。"""
+    result = operations.waive(settings.database_url, coordinator_from_principal(principal), occurrence_id, body.reason)
+    return EventOut(occurrence_id=occurrence_id, event_id=result.event_id, status=result.status)
 
 
 @router.post("/occurrences/{occurrence_id}/cancel", response_model=EventOut, responses=ERRORS)
 def cancel_occurrence(
     occurrence_id: OccurrenceId, body: ReasonIn, principal: CoordinatorDep, settings: SettingsDep
 ) -> EventOut:
-    """取消一项未完成的任务（如活动停办），理由记入台账。"""
-    with session_scope(settings.database_url) as session:
-        event_id = cancel(session, occurrence_id, body.reason, principal.actor)
-    return EventOut(occurrence_id=occurrence_id, event_id=event_id, status="cancelled")
+    """取消一项未完成（或已暂停）的任务（如活动停办），理由记入台账。"""
+    result = operations.cancel(settings.database_url, coordinator_from_principal(principal), occurrence_id, body.reason)
+    return EventOut(occurrence_id=occurrence_id, event_id=result.event_id, status=result.status)
 
 
 @router.post("/plan", response_model=PlanOut, responses=ERRORS)
 def plan(body: PlanIn, principal: CoordinatorDep, settings: SettingsDep) -> PlanOut:
     """按协议文件夹中的一个文件计划（或重新计划）任务；与 `plan-agreement` 流程调用相同的步骤。"""
-    from tasks.plan import expand_occurrences, load, upsert_plan
-
     folder = settings.agreements_dir.resolve()
     path = (folder / body.agreement_file).resolve()
     if path.parent != folder or not path.is_file():
         raise HTTPException(404, f"协议文件夹中没有 {body.agreement_file} (no such agreement file)")
-    loaded = load.fn(str(path))
-    planned = expand_occurrences.fn(loaded)
-    result = upsert_plan.fn(loaded, planned, body.today or today_in_shanghai(), principal.actor, settings.database_url)
+    today = body.today or today_in_shanghai()
+    result = planning.plan_agreement(settings.database_url, str(path), today, principal.actor, settings=settings).result
     return PlanOut(
         agreement_id=result.agreement_id,
         version=result.version,
@@ -75,7 +72,8 @@ def plan(body: PlanIn, principal: CoordinatorDep, settings: SettingsDep) -> Plan
 def make_link(body: LinkIn, _: CoordinatorDep, settings: SettingsDep, signer: SignerDep) -> LinkOut:
     """为部门生成签名链接：给出任务编号则为该任务的报告链接，否则为本部门任务清单链接。"""
     with session_scope(settings.database_url) as session:
-        department = resolve_department(session, body.department)
+        scope = agreement_of(session, body.occurrence_id) if body.occurrence_id is not None else None
+        department = resolve_department(session, body.department, scope)
         if body.occurrence_id is not None:
             occ = session.get(Occurrence, body.occurrence_id)
             if occ is None or occ.department_id != department.id:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Path, Query, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Path, Query, UploadFile, status
+from fastapi.responses import FileResponse
 
 from coop import evidence as files
 from coop.access import Principal, Role
+from coop.report import CompletionReport
+from coop.services import evidence, reports
 from coop.store import access as store
-from coop.store.evidence import record_with_files, register
-from coop.store.occurrences import CompletionReport
 from coop.web.deps import DepartmentDep, PrincipalDep, SettingsDep
 from coop.web.schemas import DepartmentOut, ErrorOut, EvidenceOut, MeOut, OccurrenceOut, ReportIn, ReportOut
 from models.db import session_scope
 
+Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="文件的 sha256（上传时返回）")]
+
 router = APIRouter(prefix="/api/v1", tags=["部门 department"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
     401: {"model": ErrorOut},
     413: {"model": ErrorOut},
@@ -81,11 +84,11 @@ def report(occurrence_id: OccurrenceId, body: ReportIn, principal: DepartmentDep
         evidence=list(body.evidence),
         note=body.note,
     )
-    with session_scope(settings.database_url) as session:
-        # Another department's occurrence is refused inside record_completion exactly like a missing id (404).
-        event_id = record_with_files(session, completion, principal.actor, [], department_id, settings.evidence_dir)
-        current = store.occurrence_for_department(session, department_id, occurrence_id)
-    return ReportOut(occurrence_id=occurrence_id, event_id=event_id, status=current.status)
+    # Another department's occurrence is refused inside the service exactly like a missing id (404).
+    recorded = reports.record_department_report(
+        settings.database_url, department_id, completion, principal.actor, [], settings.evidence_dir
+    )
+    return ReportOut(occurrence_id=occurrence_id, event_id=recorded.event_id, status=recorded.occurrence.status)
 
 
 @router.post(
@@ -99,15 +102,13 @@ def upload_evidence(
     principal: DepartmentDep,
     settings: SettingsDep,
 ) -> EvidenceOut:
-    """上传一个佐证文件，得到 sha256 引用；在报告的 evidence 中写 `sha256:<哈希>` 引用它。"""
+    """上传一个佐证文件，得到 sha256 引用；在报告的 evidence 中写 `sha256:<哈希>` 引用它。
+
+    只能引用本部门（或协调人）上传的文件；未被报告引用的上传在 COOP_EVIDENCE_TTL_HOURS 小时后自动清理，
+    未引用的上传合计不得超过 COOP_EVIDENCE_QUOTA_MB（超出返回 413）。"""
     department_id = _department(principal)
     staged = files.stage(file.file, file.filename, settings.evidence_dir, settings.max_upload_bytes)
-    try:
-        with session_scope(settings.database_url) as session:
-            row = register(session, staged, department_id)
-            files.place(staged, settings.evidence_dir)
-    finally:
-        files.discard(staged)
+    row = evidence.upload(settings, staged, department_id)
     return EvidenceOut(
         sha256=row.sha256,
         ref=f"sha256:{row.sha256}",
@@ -115,6 +116,19 @@ def upload_evidence(
         content_type=row.content_type,
         filename=row.filename,
     )
+
+
+@router.get(
+    "/evidence/{sha256}",
+    response_class=FileResponse,
+    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}, "description": "本部门上传的文件"}},
+)
+def download_evidence(sha256: Sha256, principal: DepartmentDep, settings: SettingsDep) -> FileResponse:
+    """下载本部门（或协调人）上传的佐证文件；其他部门的文件与不存在的文件一样返回 404。"""
+    found = evidence.department_download(settings, sha256, _department(principal))
+    if found is None:
+        raise HTTPException(404, "找不到本部门上传的佐证文件 (unknown evidence file)")
+    return FileResponse(found.path, media_type=found.content_type, filename=found.filename)
 
 
 def _department(principal: Principal) -> int:

@@ -7,12 +7,16 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from coop.access import LinkSigner, Principal, Role, is_coordinator_token
+from coop.access import MIN_SHARED_TOKEN_LENGTH, LinkSigner, Principal, Role, is_coordinator_token
 from coop.settings import Settings
 from coop.store.access import principal_for_token
 from models.db import session_scope
 
-bearer = HTTPBearer(auto_error=False, description="部门令牌 / 审计令牌（coop token issue）或 COOP_COORDINATOR_TOKEN")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="部门令牌 / 审计令牌 / 具名协调人令牌（coop token issue、coop op token issue）；"
+    "COOP_COORDINATOR_TOKEN 只用于签发第一个协调人令牌",
+)
 
 
 def get_settings(request: Request) -> Settings:
@@ -30,7 +34,7 @@ SignerDep = Annotated[LinkSigner, Depends(get_signer)]
 def get_principal(
     settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """Coordinator (env secret) or a live department/auditor token; anything else is 401."""
+    """A live department, auditor or named coordinator token, or the bootstrap secret; anything else is 401."""
     if credentials is None or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -39,8 +43,10 @@ def get_principal(
         )
     token = credentials.credentials
     if is_coordinator_token(token, settings):
-        return Principal(Role.coordinator, "coordinator")
-    if len(token) > 200:
+        # The shared token only bootstraps: it may issue the first named coordinator token and nothing else.
+        return Principal(Role.bootstrap, "COOP_COORDINATOR_TOKEN")
+    if not MIN_SHARED_TOKEN_LENGTH <= len(token) <= 200:
+        # Every token coop issues is longer than the minimum; a short guess is refused before any lookup.
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "令牌无效或已撤销 (invalid or revoked token)", {"WWW-Authenticate": "Bearer"}
         )
@@ -55,7 +61,12 @@ def get_principal(
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
-_ROLE_LABELS = {Role.department: "部门", Role.auditor: "审计", Role.coordinator: "协调人"}
+_ROLE_LABELS = {
+    Role.department: "部门",
+    Role.auditor: "审计",
+    Role.coordinator: "具名协调人",
+    Role.bootstrap: "初始协调人令牌",
+}
 
 
 def require(*roles: Role):  # type: ignore[no-untyped-def]
@@ -67,6 +78,8 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
             hint = (
                 "审计角色只读，不能修改数据 (auditors are read-only)"
                 if principal.role == Role.auditor
+                else "COOP_COORDINATOR_TOKEN 只能用于签发第一个具名协调人令牌（POST /api/v1/coordinator/tokens）"
+                if principal.role == Role.bootstrap
                 else "无权执行此操作"
             )
             raise HTTPException(
@@ -80,3 +93,4 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
 DepartmentDep = Annotated[Principal, Depends(require(Role.department))]
 AuditorDep = Annotated[Principal, Depends(require(Role.auditor, Role.coordinator))]
 CoordinatorDep = Annotated[Principal, Depends(require(Role.coordinator))]
+IssuerDep = Annotated[Principal, Depends(require(Role.coordinator, Role.bootstrap))]

@@ -1,4 +1,11 @@
 """Request limits shared by the app's middleware and the upload form."""
 
+import re
+
 MAX_FILES = 10
 FORM_OVERHEAD = 256 * 1024
+MAX_JSON_BYTES = 64 * 1024
+"""Every body that is not a multipart upload to an upload route is refused over this size, before it is parsed."""
+
+UPLOAD_ROUTES = re.compile(r"^(?:/api/v1/evidence|/api/v1/coordinator/backfill|/r/[^/]+)$")
+"""The only routes that take files (multipart) and so the large limit: evidence, the report form, backfill."""

@@ -17,27 +17,32 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from coop import evidence as files
-from coop.access import LinkClaims, LinkError, LinkInvalid, LinkSigner, LinkUsed
-from coop.audit import METRIC_LABELS, status_label
+from coop.access import LinkClaims, LinkSigner
 from coop.clock import today_in_shanghai
-from coop.errors import CoopError, InvalidTransition, UnknownOccurrence
+from coop.errors import (
+    CoopError,
+    EvidenceRefused,
+    FormInvalid,
+    InvalidTransition,
+    LinkError,
+    LinkInvalid,
+    LinkUsed,
+    UnknownOccurrence,
+)
+from coop.labels import METRIC_LABELS, OUTCOME_LABELS, chinese_date, status_label
+from coop.occurrence_status import status_on
+from coop.report import CompletionReport
+from coop.services import reports
 from coop.settings import Settings
 from coop.store import access as store
-from coop.store.evidence import record_with_files
-from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE, CompletionReport
-from coop.summary import chinese_date
+from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE
 from coop.web.limits import MAX_FILES
 from models.db import session_scope
 from models.tables import OPEN_STATUSES
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-OUTCOME_LABELS = {"done": "已完成", "partial": "部分完成", "cannot": "无法完成"}
 _INT = re.compile(r"^\d{1,12}$")
-
-
-class FormInvalid(CoopError):
-    """A form field a person typed wrongly; the form is shown again with their input kept."""
 
 
 @dataclass
@@ -96,8 +101,8 @@ def department_list(request: Request, token: str) -> HTMLResponse:
         {
             "occ": occ,
             "due": chinese_date(occ.due_date) + ("（暂定）" if occ.provisional else ""),
-            "status_code": _shown_status(occ.status, occ.due_date, today),
-            "status": status_label(_shown_status(occ.status, occ.due_date, today)),
+            "status_code": status_on(occ.status, occ.window_start, occ.due_date, today),
+            "status": status_label(status_on(occ.status, occ.window_start, occ.due_date, today)),
             "url": f"/r/{signer.issue('report', claims.department_id, occ.id, remaining, now)}",
         }
         for occ in rows
@@ -105,11 +110,6 @@ def department_list(request: Request, token: str) -> HTMLResponse:
     return templates.TemplateResponse(
         request, "list.html", {"department": department, "items": items, "expires": _local(claims.expires_at, settings)}
     )
-
-
-def _shown_status(status: str, due_date: dt.date, today: dt.date) -> str:
-    """An open item past its due date is overdue today, even before the nightly sweep has said so."""
-    return "overdue" if status in OPEN_STATUSES and due_date < today else status
 
 
 @router.get("/r/{token}", response_class=HTMLResponse)
@@ -147,8 +147,8 @@ def _render_form(
         "department": department,
         "due": chinese_date(occ.due_date),
         "window": f"{chinese_date(occ.window_start)} 至 {chinese_date(occ.due_date)}",
-        "status": status_label(_shown_status(occ.status, occ.due_date, today_in_shanghai())),
-        "status_code": _shown_status(occ.status, occ.due_date, today_in_shanghai()),
+        "status": status_label(status_on(occ.status, occ.window_start, occ.due_date, today_in_shanghai())),
+        "status_code": status_on(occ.status, occ.window_start, occ.due_date, today_in_shanghai()),
         "ask_participants": "participants" not in occ.targets,
         "form": values,
         "error": error,
@@ -193,14 +193,7 @@ def _submit(
         report = _completion(claims, values)
         for upload in uploads:
             staged.append(files.stage(upload.file, upload.filename, settings.evidence_dir, settings.max_upload_bytes))
-        with session_scope(settings.database_url) as session:
-            department = store.department_view(session, claims.department_id)
-            if department is None:
-                raise LinkInvalid()
-            store.consume_link(session, claims)
-            actor = f"{department.party}/{department.name}（网页链接）"
-            event_id = record_with_files(session, report, actor, staged, claims.department_id, settings.evidence_dir)
-            occ = store.occurrence_for_department(session, claims.department_id, claims.occurrence_id)
+        recorded = reports.record_link_report(settings.database_url, claims, report, staged, settings.evidence_dir)
     except LinkError as exc:
         return _link_problem(request, exc)
     except UnknownOccurrence as exc:
@@ -209,22 +202,26 @@ def _submit(
         return _message(request, "无需再报告", str(exc), 409)
     except IntegrityError:
         return _link_problem(request, LinkUsed())
-    except files.EvidenceRefused as exc:
+    except EvidenceRefused as exc:
         return _form_again(request, settings, claims, values, str(exc), exc.status)
     except CoopError as exc:
         return _form_again(request, settings, claims, values, str(exc), 422)
     finally:
         for item in staged:
             files.discard(item)
+    occ, event_id = recorded.occurrence, recorded.event_id
     next_url = None
     if occ.status in OPEN_STATUSES:
         next_url = (
             f"/r/{signer.issue('report', claims.department_id, occ.id, dt.timedelta(hours=settings.link_ttl_hours))}"
         )
+    # Back to the department's task list, for no longer than the link just used would have lasted.
+    list_url = f"/d/{signer.issue('list', claims.department_id, None, claims.expires_at - dt.datetime.now(dt.UTC))}"
     return templates.TemplateResponse(
         request,
         "done.html",
         {
+            "list_url": list_url,
             "occ": occ,
             "outcome": OUTCOME_LABELS[report.outcome],
             "event_id": event_id,
@@ -254,7 +251,7 @@ def _text(form: FormData, name: str, limit: int) -> str:
 
 
 def _values(form: FormData) -> FormValues:
-    metrics = {key[len("metric.") :]: _text(form, key, 40).strip() for key in form.keys() if key.startswith("metric.")}
+    metrics = {key[len("metric.") :]: _text(form, key, 40).strip() for key in form if key.startswith("metric.")}
     return FormValues(
         outcome=_text(form, "outcome", 20) or "done",
         participants=_text(form, "participants", 40).strip(),

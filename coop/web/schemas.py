@@ -1,4 +1,8 @@
-"""JSON shapes of the API; validation here turns absurd input into 422 before anything is written."""
+"""JSON shapes of the API; validation here turns absurd input into 422 before anything is written.
+
+What the API shows of stored things is the read model beside the tables (`models/read.py`), named here `*Out`;
+the classes written here are the request bodies and the replies that exist only in the API.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from coop.audit import GroupBy
 from coop.store.occurrences import MAX_EVIDENCE, MAX_METRIC, MAX_NOTE, is_storable
+from models.read import (
+    ClauseHistoryPublic,
+    DepartmentOccurrencePublic,
+    DepartmentPublic,
+    HistoryEventPublic,
+    OccurrenceHistoryPublic,
+    OverduePublic,
+    ProgressPublic,
+    RatesPublic,
+)
 
 
 def _whole_number(value: Any) -> Any:
@@ -79,10 +93,7 @@ class ReportOut(BaseModel):
     status: str
 
 
-class DepartmentOut(BaseModel):
-    id: int
-    party: str
-    name: str
+DepartmentOut = DepartmentPublic
 
 
 class MeOut(BaseModel):
@@ -91,23 +102,7 @@ class MeOut(BaseModel):
     department: DepartmentOut | None = None
 
 
-class OccurrenceOut(BaseModel):
-    id: int
-    agreement_id: str
-    agreement_title: str
-    clause: str
-    clause_title: str
-    kind: str
-    window_start: dt.date
-    due_date: dt.date
-    host: str | None
-    location: str | None
-    status: str
-    provisional: bool
-    targets: dict[str, int]
-    reported: dict[str, int] = Field(description="已报告的指标合计")
-    reports: int
-    evidence_expected: list[str]
+OccurrenceOut = DepartmentOccurrencePublic
 
 
 class EvidenceOut(BaseModel):
@@ -168,19 +163,7 @@ class LinkOut(BaseModel):
     expires_at: dt.datetime
 
 
-class RatesOut(BaseModel):
-    group: str
-    total: int
-    expected: int = Field(description="应完成：截止日期已过且未豁免、未取消")
-    done: int
-    on_time: int
-    overdue: int
-    done_total: int
-    open_not_due: int
-    waived: int
-    cancelled: int
-    completion_rate: float | None
-    on_time_rate: float | None
+RatesOut = RatesPublic
 
 
 class RatesReport(BaseModel):
@@ -190,16 +173,7 @@ class RatesReport(BaseModel):
     groups: list[RatesOut]
 
 
-class OverdueOut(BaseModel):
-    occurrence_id: int
-    agreement_id: str
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    due_date: dt.date
-    days_overdue: int
-    group: str
+OverdueOut = OverduePublic
 
 
 class OverdueReport(BaseModel):
@@ -208,14 +182,7 @@ class OverdueReport(BaseModel):
     items: list[OverdueOut]
 
 
-class ProgressOut(BaseModel):
-    agreement_id: str
-    clause: str
-    clause_title: str
-    metric: str
-    target: int
-    reported: int
-    ratio: float | None
+ProgressOut = ProgressPublic
 
 
 class ProgressReport(BaseModel):
@@ -223,46 +190,31 @@ class ProgressReport(BaseModel):
     items: list[ProgressOut]
 
 
-class HistoryEventOut(BaseModel):
-    id: int
-    at: dt.datetime
-    actor: str
-    kind: str
-    label: str
-    occurrence_id: int | None
-    evidence: list[str]
-    payload: dict[str, Any]
-    hash: str
+HistoryEventOut = HistoryEventPublic
 
 
-class OccurrenceHistoryOut(BaseModel):
-    occurrence_id: int
-    agreement_id: str
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    due_date: dt.date
-    status: str
-    events: list[HistoryEventOut]
+OccurrenceHistoryOut = OccurrenceHistoryPublic
 
 
-class ClauseHistoryOut(BaseModel):
-    agreement_id: str
-    clause: str
-    clause_title: str
-    programme: str
-    targets: dict[str, int]
-    occurrences: int
-    events: list[HistoryEventOut]
+ClauseHistoryOut = ClauseHistoryPublic
 
 
 class VerifyOut(BaseModel):
+    """`coop audit verify` as JSON: the chain, the head to keep elsewhere, checkpoints, tables against the ledger."""
+
     ok: bool
     events: int
     head_matches: bool
     first_break_event: int | None
     first_break_reason: str | None
+    head_id: int = 0
+    head_hash: str = ""
+    untrusted_from: int | None = Field(default=None, description="自此事件起历史不再可信")
+    checkpoints: int = 0
+    checkpoint_problems: list[str] = []
+    differences: int = Field(default=0, description="表与台账不一致之处的数目")
+    difference_lines: list[str] = Field(default=[], description="前 200 处差异，中文")
+    lines: list[str] = Field(default=[], description="校验结论，每行一句")
 
 
 class ErrorOut(BaseModel):

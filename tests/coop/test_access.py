@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -11,27 +12,31 @@ import pytest
 from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from itsdangerous import URLSafeSerializer
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from coop.access import (
+    MIN_SHARED_TOKEN_LENGTH,
+    FeedClaims,
     LinkClaims,
     LinkExpired,
     LinkInvalid,
     LinkSigner,
-    LinkUsed,
     LinkWrongPurpose,
     Role,
+    check_coordinator_token,
     is_coordinator_token,
     link_for,
     list_url,
+    new_token,
     report_url,
     secret_key,
     token_digest,
 )
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
-from coop.errors import CoopError, Forbidden
+from coop.errors import CoopError, Forbidden, LinkUsed
 from coop.planning import calendar_fingerprint, expand
 from coop.settings import Settings
 from coop.store.access import consume_link, issue_token, list_tokens, principal_for_token, revoke_token
@@ -176,3 +181,71 @@ def test_a_link_is_consumed_once(planned: str) -> None:
         consume_link(s, claims)
     with session_scope(planned) as s:
         assert len(s.execute(select(UsedLink)).all()) == 1
+
+
+# -- mutation-testing survivors (tests/MUTATION.md) -----------------------------------
+
+LOCAL = "http://127.0.0.1:8000/tongX/"  # a trailing slash, and a last path letter a wrong strip would eat
+
+
+def test_coordinator_token_length_is_checked_at_start_up() -> None:
+    check_coordinator_token(Settings())  # unset: nothing to check
+    check_coordinator_token(Settings(coordinator_token=SecretStr("b" * MIN_SHARED_TOKEN_LENGTH)))
+    with pytest.raises(CoopError) as exc:
+        check_coordinator_token(Settings(coordinator_token=SecretStr("b" * (MIN_SHARED_TOKEN_LENGTH - 1))))
+    assert str(exc.value) == (
+        f"COOP_COORDINATOR_TOKEN 太短，至少 {MIN_SHARED_TOKEN_LENGTH} 个字符；它只用于签发第一个具名协调人令牌 "
+        f"(COOP_COORDINATOR_TOKEN must be at least {MIN_SHARED_TOKEN_LENGTH} characters)"
+    )
+    exact = "c" * MIN_SHARED_TOKEN_LENGTH
+    assert is_coordinator_token(exact, Settings(coordinator_token=SecretStr(exact)))
+
+
+def test_feed_tokens_round_trip_and_are_not_links() -> None:
+    token = SIGNER.issue_feed("department:3", 2)
+    assert SIGNER.read_feed(token) == FeedClaims("department:3", 2)
+    for other in (SIGNER.issue("list", 3, now=NOW), LinkSigner("another-secret-0123456789").issue_feed("x", 1), "x"):
+        with pytest.raises(LinkInvalid):
+            SIGNER.read_feed(other)
+    with pytest.raises(LinkInvalid):
+        SIGNER.read(token, "list", NOW)
+
+
+def test_links_are_hmac_sha256_under_their_salt_so_issued_links_stay_valid() -> None:
+    secret = "unit-test-secret-0123456789abcdef"
+    reference = URLSafeSerializer(secret, salt="coop.link.v1", signer_kwargs={"digest_method": hashlib.sha256})
+    raw = reference.loads(LinkSigner(secret).issue("report", 7, 42, dt.timedelta(hours=2), NOW))
+    assert (raw["p"], raw["d"], raw["o"], raw["e"], len(raw["n"])) == ("r", 7, 42, int(NOW.timestamp()) + 7200, 16)
+    with pytest.raises(ValueError) as exc:
+        SIGNER.issue("report", 7)
+    assert str(exc.value) == "a report link names exactly one occurrence"
+
+
+def test_wrong_purpose_names_the_purpose_the_link_has() -> None:
+    with pytest.raises(LinkWrongPurpose) as exc:
+        SIGNER.read(SIGNER.issue("list", 7, now=NOW), "report", NOW)
+    assert "查看本部门任务清单" in str(exc.value)
+
+
+def test_urls_strip_one_trailing_slash_and_honour_now_and_the_ttl(tmp_path: Path) -> None:
+    conf = Settings(public_base_url=LOCAL, link_ttl_hours=1, secret_key_file=tmp_path / "s")
+    key = LinkSigner(secret_key(conf))
+    issued = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    report, listing = report_url(conf, 42, 7, now=issued), list_url(conf, 7, now=issued)
+    assert report.startswith("http://127.0.0.1:8000/tongX/r/") and listing.startswith("http://127.0.0.1:8000/tongX/d/")
+    assert key.read(report.rsplit("/", 1)[1], "report", issued).expires_at == issued + dt.timedelta(hours=1)
+    assert key.read(listing.rsplit("/", 1)[1], "list", issued).expires_at == issued + dt.timedelta(hours=1)
+    made = link_for(conf)(42, 7)
+    assert made.startswith("http://127.0.0.1:8000/tongX/r/")
+    expires = key.read(made.rsplit("/", 1)[1], "report").expires_at
+    assert abs((expires - dt.datetime.now(dt.UTC)).total_seconds() - 3600) < 60
+
+
+def test_secret_keys_long_enough_or_generated_in_a_new_directory(tmp_path: Path) -> None:
+    assert secret_key(Settings(secret_key=SecretStr("k" * 16))) == "k" * 16
+    with pytest.raises(CoopError) as exc:
+        secret_key(Settings(secret_key=SecretStr("k" * 15)))
+    assert str(exc.value) == "COOP_SECRET_KEY 太短，至少 16 个字符 (COOP_SECRET_KEY must be at least 16 characters)"
+    made = secret_key(Settings(secret_key_file=tmp_path / "a" / "b" / "secret"))
+    assert len(made) == 64  # 48 random bytes, URL-safe base64
+    assert len(new_token()) == len("coop_") + 43  # 32 random bytes

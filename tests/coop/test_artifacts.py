@@ -1,4 +1,7 @@
-"""The Chinese Markdown each flow run leaves in the Prefect UI: counts that add up, links that resolve, errors in plain words."""
+"""The Chinese Markdown each flow run leaves in the Prefect UI.
+
+Counts that add up, links that resolve, errors in plain words.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +31,9 @@ from coop.artifacts import (
 )
 from coop.calendar import WorkdayCalendar
 from coop.errors import AgreementError, CoopError, Problem
-from coop.planning import expand
-from coop.store.occurrences import CompletionReport, SweepResult
-from coop.store.plans import PlanResult
+from coop.occurrence_status import SweepResult
+from coop.planning import PlanChange, PlanResult, expand
+from coop.report import CompletionReport
 from coop.store.status import OccurrenceDetail
 
 LOADED = load_agreement(FIXTURES / "small.yaml")
@@ -40,17 +43,17 @@ DAY = dt.date(2026, 3, 20)
 
 def detail(oid: int, due: dt.date, agreement: str = "test-small", title: str = "测试合作协议") -> OccurrenceDetail:
     return OccurrenceDetail(
-        oid,
-        agreement,
-        title,
-        "1.1",
-        "联合培训",
-        "渝北区",
-        "区委社会工作部",
-        "长寿区",
-        due,
-        "overdue",
-        {"participants": 50},
+        occurrence_id=oid,
+        agreement_id=agreement,
+        agreement_title=title,
+        clause="1.1",
+        clause_title="联合培训",
+        party="渝北区",
+        department="区委社会工作部",
+        host="长寿区",
+        due_date=due,
+        status="overdue",
+        targets={"participants": 50},
     )
 
 
@@ -81,13 +84,16 @@ def test_replan_shows_what_changed() -> None:
         cancelled=1,
         kept=13,
         changes=[
-            {"change": "调整", "key": "1.1@2026-03-31", "detail": "2026-03-31 → 2026-04-30，承办方 长寿区"},
-            {"change": "取消", "key": "6.1@2026-03-10", "detail": "条款已从协议中删除"},
+            PlanChange("moved", "1.1", "1.1@2026-03-31", "渝北区", dt.date(2026, 3, 31), dt.date(2026, 4, 30)),
+            PlanChange(
+                "cancelled", "6.1", "6.1@2026-03-10", "渝北区", dt.date(2026, 3, 10), None, "条款已从协议中删除"
+            ),
         ],
     )
     text = plan_markdown(result, "测试合作协议", planned_counts(LOADED, PLANNED), [])
     assert "调整 **1** 项，取消 **1** 项" in text
-    assert "| 取消 | 6.1@2026-03-10 | 条款已从协议中删除 |" in text
+    assert "- 条款 1.1：调整日期 1 项：2026-03-31 → 2026-04-30" in text
+    assert "- 条款 6.1：取消 1 项（条款已从协议中删除）：2026-03-10" in text
 
 
 def test_plan_index_lists_failures_with_their_reason_and_links_to_each_run() -> None:
@@ -110,7 +116,8 @@ def test_sweep_groups_overdue_by_agreement_and_counts_days() -> None:
     assert "本次：**2** 项进入办理期，**1** 项转为逾期" in text
     assert "## 逾期清单（共 5 项）" in text
     assert f"### [测试合作协议]({artifact_link(plan_key('test-small'))})（1 项）" in text
-    assert re.search(r"\| 7 \| 第1\.1条 \| 联合培训 \| 渝北区/区委社会工作部 \| 2026年3月10日（周二） \| 10 \|", text)
+    # Overdue days are working days: 10 calendar days from Tue 10 March to Fri 20 March, two weekends off → 8.
+    assert re.search(r"\| 7 \| 第1\.1条 \| 联合培训 \| 渝北区/区委社会工作部 \| 2026年3月10日（周二） \| 8 \|", text)
     assert "| 9 |" in text and "| 1 |" in text
     assert "另有 3 项逾期任务未列出" in text
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from coop.audit import group_key, summarise_states, summary_markdown
+from coop.calendar import WorkdayCalendar
 from coop.ledger import ChainBreak
 from coop.store.ledger import Verification
 
@@ -17,21 +18,21 @@ AS_OF = dt.date(2026, 6, 1)
 def s(
     i: int, status: str, due: str, completed: str | None = None, party: str = "渝北区", **extra: object
 ) -> SimpleNamespace:
-    values = dict(
-        id=i,
-        agreement_id="a",
-        agreement_title="协议",
-        programme="1",
-        clause="1.1",
-        clause_title="联合培训",
-        party=party,
-        department="区委社会工作部",
-        due_date=dt.date.fromisoformat(due),
-        status=status,
-        completed_on=dt.date.fromisoformat(completed) if completed else None,
-        targets={},
-        metrics={},
-    )
+    values = {
+        "id": i,
+        "agreement_id": "a",
+        "agreement_title": "协议",
+        "programme": "1",
+        "clause": "1.1",
+        "clause_title": "联合培训",
+        "party": party,
+        "department": "区委社会工作部",
+        "due_date": dt.date.fromisoformat(due),
+        "status": status,
+        "completed_on": dt.date.fromisoformat(completed) if completed else None,
+        "targets": {},
+        "metrics": {},
+    }
     values.update(extra)
     return SimpleNamespace(**values)
 
@@ -86,7 +87,9 @@ def test_overdue_list_keeps_the_oldest_within_the_limit() -> None:
     assert summary.overdue_count == 100
     expected = sorted(states, key=lambda x: (x.due_date, x.id))[:5]
     assert [i.occurrence_id for i in summary.overdue] == [x.id for x in expected]
-    assert summary.overdue[0].days_overdue == (AS_OF - expected[0].due_date).days
+    # Working days, as the escalations count them: 2026-01-01 → 2026-06-01 is 151 calendar days, 100 working days
+    # (weekends, 春节, 清明, 劳动节 out; 调休 Saturdays in).
+    assert summary.overdue[0].days_overdue == WorkdayCalendar().workdays_between(expected[0].due_date, AS_OF) == 100
     assert summarise_states(states, AS_OF, overdue_limit=0).overdue == []
 
 

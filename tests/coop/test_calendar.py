@@ -7,10 +7,20 @@ from pathlib import Path
 
 import chinese_calendar
 import pytest
+from holidays import country_holidays
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coop.calendar import DEFAULT_OVERRIDES, MAX_GAP_DAYS, WorkdayCalendar, default_calendar
+from coop.calendar import (
+    DEFAULT_OVERRIDES,
+    DEFAULT_SEASONS,
+    MAX_GAP_DAYS,
+    Festival,
+    SeasonCalendar,
+    WorkdayCalendar,
+    default_calendar,
+    festival_date,
+)
 from coop.errors import CoopError
 
 
@@ -283,3 +293,222 @@ def test_agrees_with_chinese_calendar_exhaustive() -> None:
     c = WorkdayCalendar()
     for d in days(date(2004, 1, 1), date(2026, 12, 31)):
         assert c.is_workday(d) == chinese_calendar.is_workday(d), d
+
+
+# -- festivals -----------------------------------------------------------------------
+
+# chinese_calendar's own name for the holiday each festival falls in.
+_OFFICIAL_NAMES = {
+    "spring_festival": "Spring Festival",
+    "qingming": "Tomb-sweeping Day",
+    "dragon_boat": "Dragon Boat Festival",
+    "mid_autumn": "Mid-autumn Festival",
+    "national_day": "National Day",
+}
+# holidays.China's name for the festival's own day, an implementation independent of lunardate.
+_HOLIDAYS_NAMES = {
+    "spring_festival": "Chinese New Year (Spring Festival)",
+    "qingming": "Tomb-Sweeping Day",
+    "dragon_boat": "Dragon Boat Festival",
+    "mid_autumn": "Mid-Autumn Festival",
+    "national_day": "National Day",
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(year=st.integers(2018, 2026), festival=st.sampled_from(sorted(_OFFICIAL_NAMES)))
+def test_festival_day_is_inside_its_official_holiday(year: int, festival: Festival) -> None:
+    """Every festival day of 2018–2026 is a day off that the State Council named for that festival."""
+    day = festival_date(festival, year)
+    on_holiday, name = chinese_calendar.get_holiday_detail(day)
+    assert on_holiday
+    # 2020: 中秋 fell on 1 October and the combined block is named National Day.
+    assert name == _OFFICIAL_NAMES[festival] or (festival, year) == ("mid_autumn", 2020) and name == "National Day"
+
+
+@settings(max_examples=200, deadline=None)
+@given(year=st.integers(2027, 2060), festival=st.sampled_from(sorted(_HOLIDAYS_NAMES)))
+def test_festival_day_without_official_data_agrees_with_holidays_library(year: int, festival: Festival) -> None:
+    """Years without official data: the lunar calendar and solar terms give the same days as `holidays`."""
+    named = country_holidays("CN", years=year).get_named(_HOLIDAYS_NAMES[festival], lookup="exact")
+    assert festival_date(festival, year) == min(named)
+
+
+def test_festival_dates_known_examples() -> None:
+    assert festival_date("spring_festival", 2027) == date(2027, 2, 6)
+    assert festival_date("qingming", 2027) == date(2027, 4, 5)
+    assert festival_date("dragon_boat", 2025) == date(2025, 5, 31)
+    assert festival_date("mid_autumn", 2025) == date(2025, 10, 6)
+    with pytest.raises(CoopError, match="农历数据只覆盖 1900–2099 年"):
+        festival_date("spring_festival", 2100)
+
+
+# -- seasons -------------------------------------------------------------------------
+
+
+def test_packaged_seasons_are_flagged_as_shipped_defaults() -> None:
+    seasons = SeasonCalendar()
+    assert seasons.path == DEFAULT_SEASONS
+    assert seasons.shipped_default
+    assert seasons.names == ["summer_vacation", "winter_vacation"]
+    winter = seasons.season("winter_vacation", 2026)
+    assert winter.provisional
+    assert winter.start < festival_date("spring_festival", 2026) < winter.end
+    summer = seasons.season("summer_vacation", 2026)
+    assert (summer.start.month, summer.end) == (7, date(2026, 8, 31))
+
+
+def test_season_file_years_win_over_the_rule(tmp_path: Path) -> None:
+    path = tmp_path / "jilin.yaml"
+    path.write_text(
+        "shipped_default: false\n"
+        "seasons:\n"
+        "  winter_vacation:\n"
+        "    name: 寒假\n"
+        "    start: {anchor: spring_festival, offset: -20}\n"
+        "    end: {anchor: spring_festival, offset: 20}\n"
+        "    years:\n"
+        "      2026: [2026-01-17, 2026-03-01]\n",
+        encoding="utf-8",
+    )
+    seasons = SeasonCalendar(path)
+    listed = seasons.season("winter_vacation", 2026)
+    assert (listed.start, listed.end, listed.provisional) == (date(2026, 1, 17), date(2026, 3, 1), False)
+    ruled = seasons.season("winter_vacation", 2027)
+    assert (ruled.start, ruled.end, ruled.provisional) == (date(2027, 1, 17), date(2027, 2, 26), True)
+    with pytest.raises(CoopError, match="没有名为 'summer_vacation' 的时段；已定义：winter_vacation（寒假）"):
+        seasons.season("summer_vacation", 2026)
+
+
+_SUMMER = "seasons:\n  summer:\n    start: '07-01'\n    end: '08-31'\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("seasons:\n  summer:\n    start: '7-1'\n    end: '08-31'\n", ":3: 时段 'summer' 的 start 须写成 \"MM-DD\""),
+        ("seasons:\n  summer:\n    start: '02-30'\n    end: '08-31'\n", "'02-30' 不是有效的月-日"),
+        ("seasons:\n  summer:\n    start: {anchor: easter}\n    end: '08-31'\n", ":3: 时段 'summer' 的 start"),
+        (
+            _SUMMER + "    years:\n      2026: [2026/7/1, 2026-08-31]\n",
+            ":6: 时段 'summer' 2026 年：须写成 2026: [YYYY-MM-DD, YYYY-MM-DD]",
+        ),
+        (
+            _SUMMER + "    years:\n      2026: [2025-07-01, 2026-08-31]\n",
+            "开始日期须在 2026 年内",
+        ),
+        ("seasons:\n  summer:\n    begin: '07-01'\n", ":3: 时段 'summer' 中未知的键 'begin'"),
+        ("holidays: []\nseasons: {}\n", ":1: 未知的键 'holidays'"),
+        ("- 1\n", "时段文件须是映射"),
+    ],
+)
+def test_invalid_season_file_reports_line_in_chinese(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "seasons.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CoopError) as err:
+        SeasonCalendar(path)
+    assert fragment in str(err.value)
+    assert str(path) in str(err.value)
+
+
+# -- mutation-testing survivors (tests/MUTATION.md) -----------------------------------
+
+
+def test_provisional_weekdays_and_make_up_days_from_the_holidays_library() -> None:
+    c = WorkdayCalendar()  # built inside the test, so every provisional year below is computed here
+    assert not c.is_workday(date(2027, 3, 6))  # an ordinary Saturday of a provisional year is off
+    assert c.is_workday(date(2027, 3, 5))  # and the Friday before it is worked
+    # Before 2004 chinese_calendar has no data: holidays.China's make-up Saturday 29 Dec 2001 is a working day.
+    assert c.is_provisional(date(2001, 12, 29))
+    assert c.is_workday(date(2001, 12, 29))
+    assert not c.is_workday(date(2001, 12, 22))  # an ordinary Saturday that month
+
+
+def test_exactly_max_gap_days_off_is_accepted_and_adjust_crosses_it(tmp_path: Path) -> None:
+    # 1 Jan – 1 Mar 2031 (provisional) off: exactly MAX_GAP_DAYS days, starting on the first day of the year.
+    off = days(date(2031, 1, 1), date(2031, 3, 1))
+    assert len(off) == MAX_GAP_DAYS
+    text = "holidays:\n" + "".join(f"  - {d.isoformat()}\n" for d in off) + "workdays: [2031-03-02]\n"
+    c = WorkdayCalendar(write(tmp_path, text))
+    assert c.adjust(date(2031, 1, 1), "next") == (date(2031, 3, 2), True)
+    assert c.adjust(date(2031, 3, 1), "previous") == (date(2030, 12, 31), True)
+
+
+def test_gap_across_new_year_is_refused_with_its_size(tmp_path: Path) -> None:
+    # Each year's run stays under the limit (Sat 30 Nov – 31 Dec 2030, 1 Jan – Sun 2 Feb 2031); together 65 days.
+    off = days(date(2030, 12, 1), date(2031, 1, 31))
+    p = write(tmp_path, "holidays:\n" + "".join(f"  - {d.isoformat()}\n" for d in off))
+    c = WorkdayCalendar(p)
+    assert c.adjust(date(2031, 1, 1), "next") == (date(2031, 2, 3), True)
+    with pytest.raises(CoopError) as exc:
+        c.adjust(date(2030, 12, 1), "next")
+    assert str(exc.value) == (f"64 consecutive non-working days around 2030-12-01; calendar data ({p}) must be corrupt")
+
+
+def test_corrupt_gap_names_the_file_the_day_and_the_year(tmp_path: Path) -> None:
+    off = days(date(2027, 3, 1), date(2027, 3, 1) + timedelta(MAX_GAP_DAYS + 5))
+    p = write(tmp_path, "holidays:\n" + "".join(f"  - {d.isoformat()}\n" for d in off))
+    with pytest.raises(CoopError) as exc:
+        WorkdayCalendar(p)
+    # Sat 27 Feb is already off, so the 61st day off in a row is 28 Apr.
+    assert str(exc.value) == (
+        f"{p}: more than {MAX_GAP_DAYS} consecutive non-working days ending 2027-04-28 in 2027;"
+        " calendar data must be corrupt"
+    )
+
+
+def test_a_year_outside_the_date_range_is_a_clear_error() -> None:
+    with pytest.raises(CoopError) as exc:
+        WorkdayCalendar().add_workdays(date(9999, 12, 1), 30)
+    assert str(exc.value) == "year 10000 is outside the supported date range"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "# header\n\nholiday: [2027-02-05]\n",
+            ":3: unknown key 'holiday' (expected 'holidays', 'workdays' or 'official')",
+        ),
+        (
+            "# two problems, both reported\nholidays: 5\nworkdays: [nope]\n",
+            ":2: 'holidays' must be a list of dates like 2027-02-05\n{p}:3: 'workdays' entry 'nope' is not a date"
+            " like 2027-02-05",
+        ),
+        ("holidays:\n  - 2027-02-05\n  - 2027-02-05\n", ":3: 2027-02-05 listed twice in 'holidays'"),
+        (
+            "holidays:\n  - 2027-02-05\nworkdays:\n  - 2027-02-05\n",
+            ":4: 2027-02-05 is listed as both a holiday and a workday",
+        ),
+    ],
+)
+def test_overrides_errors_name_the_line(tmp_path: Path, text: str, expected: str) -> None:
+    p = write(tmp_path, text)
+    with pytest.raises(CoopError) as exc:
+        WorkdayCalendar(p)
+    assert str(exc.value) == f"{p}" + expected.replace("{p}", str(p))
+
+
+def test_unreadable_overrides_file_says_why(tmp_path: Path) -> None:
+    p = tmp_path / "missing.yaml"
+    with pytest.raises(CoopError) as exc:
+        WorkdayCalendar(p)
+    assert str(exc.value) == f"{p}: cannot read calendar overrides file (No such file or directory)"
+
+
+def test_repr_names_the_overrides_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "# nothing\n")
+    assert repr(WorkdayCalendar(p)) == f"WorkdayCalendar(overrides={str(p)!r})"
+
+
+def test_a_year_without_official_data_inside_the_advertised_range_is_provisional(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # chinese_calendar raises NotImplementedError for a day it has no data for; the calendar falls back to the
+    # provisional rules and says so (fault injected: the shipped data has no such hole).
+    def no_data(d: date) -> bool:
+        raise NotImplementedError(f"no data for {d}")
+
+    monkeypatch.setattr(chinese_calendar, "is_workday", no_data)
+    c = WorkdayCalendar()
+    assert c.adjust(date(2026, 3, 7), "next") == (date(2026, 3, 9), True)

@@ -20,11 +20,12 @@ from sqlalchemy import func, select
 
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
-from coop.dispatcher import DrainReport, drain_outbox
-from coop.notify.robots import IDEMPOTENCY_HEADER
+from coop.notify.channels import IDEMPOTENCY_HEADER
+from coop.notify.results import DrainReport
 from coop.planning import calendar_fingerprint, expand
+from coop.services.delivery import drain_outbox
+from coop.services.notifications import batch_notices, record_due_notices
 from coop.settings import Settings
-from coop.store.notices import batch_notices, record_due_notices
 from coop.store.outbox import dead_letters, requeue_dead
 from coop.store.plans import apply_plan
 from coop.summary import dead_letters_markdown
@@ -136,17 +137,38 @@ def test_rate_limit_errcode_waits_as_the_robot_asks(
     assert (waiting.next_attempt_at - utcnow()).total_seconds() > 50
 
 
-def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set(
+def test_unconfigured_channel_is_dead_lettered_with_the_variable_to_set_when_channels_are_required(
     db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("COOP_CHANNEL_CHANGSHOU_FEISHU")
     plan_and_decide(db_url)
-    report = drain_outbox(db_url, wait_seconds=0, settings=FAST)
+    report = drain_outbox(db_url, wait_seconds=0, settings=FAST.model_copy(update={"require_channels": True}))
     [(_, channel, error)] = report.dead
     assert channel == "changshou-feishu" and "COOP_CHANNEL_CHANGSHOU_FEISHU" in error
+    assert "coop-feishu://" in error and "coop-wecom://" not in error  # the example is of the channel's own kind
     with session_scope(db_url) as s:
         audit_section = dead_letters_markdown(dead_letters(s))
     assert "长寿区" in audit_section and "changshou-feishu" in audit_section and "死信" in audit_section
+
+
+def test_unconfigured_channel_falls_back_to_the_local_inbox_with_a_warning(
+    db_url: str,
+    notify_channels: RobotSink,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("COOP_CHANNEL_CHANGSHOU_FEISHU")
+    plan_and_decide(db_url)
+    with caplog.at_level("WARNING", logger="coop.notify"):
+        report = drain_outbox(db_url, wait_seconds=0, settings=FAST.model_copy(update={"inbox_dir": tmp_path}))
+    assert report.dead == []
+    inbox = tmp_path / "changshou-feishu.md"
+    assert "长寿区" in inbox.read_text(encoding="utf-8")
+    assert set(outbox_status(db_url)) == {"sent"}  # every message delivered, the unconfigured channel to a file
+    [warning] = [r.getMessage() for r in caplog.records if "changshou-feishu" in r.getMessage()]
+    assert "未配置" in warning and "COOP_CHANNEL_CHANGSHOU_FEISHU" in warning and str(inbox) in warning
+    assert "COOP_REQUIRE_CHANNELS=1" in warning and "coop-feishu://" in warning
 
 
 @pytest.mark.slow
@@ -159,19 +181,26 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     notify_channels.slow_next(100, seconds=0.6)
     env = {**os.environ, "COOP_DATABASE_URL": db_url, "COOP_NOTIFY_CONCURRENCY": "1", "COOP_NOTIFY_LEASE_SECONDS": "1"}
     victim = subprocess.Popen(
-        [sys.executable, "-c", "from coop.dispatcher import drain_outbox; drain_outbox(wait_seconds=0)"],
+        [
+            sys.executable,
+            "-c",
+            "from coop.services.delivery import drain_outbox; from coop.settings import get_settings; "
+            "drain_outbox(wait_seconds=0, settings=get_settings())",
+        ],
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 60
-    while len(notify_channels.received) < 2 and time.monotonic() < deadline:
+    # Killed once it has recorded a delivery, while the next ones are still going out (0.6 s each).
+    deadline = time.monotonic() + 120
+    while not outbox_status(db_url)["sent"] and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert victim.poll() is None, "the dispatcher ended before it could be killed mid-run"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     assert 0 < outbox_status(db_url)["sent"] < len(keys)
     notify_channels.heal()
-    time.sleep(1.1)  # the victim's lease runs out
-    drain_outbox(db_url, wait_seconds=5, settings=FAST)
+    # The drain waits for the victim's one-second leases to run out, then takes its messages over.
+    drain_outbox(db_url, wait_seconds=120, settings=FAST)
     assert outbox_status(db_url) == Counter({"sent": len(keys)})
     seen = Counter(r.headers.get(IDEMPOTENCY_HEADER) for r in notify_channels.messages())
     email = {k for k in keys if ":guangan-email:" in k}
@@ -200,18 +229,31 @@ def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(db_url: st
                     body="正文",
                 )
             )
-    # A message every two seconds to WeCom robots, three-second leases: the fourth goes out six seconds after the first.
-    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 30}, "notify_lease_seconds": 3.0})
+    # A message every four seconds to WeCom robots, three-second leases: the second goes out a lease and more after
+    # the claim, the fourth twelve seconds after the first.
+    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 15}, "notify_lease_seconds": 3.0})
     runs: dict[str, object] = {}
-    first_run = threading.Thread(target=lambda: runs.update(first=drain_outbox(db_url, wait_seconds=0, settings=paced)))
+    first_run = threading.Thread(
+        target=lambda: runs.update(first=drain_outbox(db_url, worker="first", wait_seconds=0, settings=paced))
+    )
     first_run.start()
-    deadline = time.monotonic() + 30
-    while len(notify_channels.messages("wecom")) < 3 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while len(notify_channels.messages("wecom")) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    # More than a lease after the claim, the last WeCom message is still waiting for its turn (for two more seconds).
-    assert len(notify_channels.messages("wecom")) == 3
+    # More than a lease after the claim, the last two WeCom messages are still waiting for their turn, held by the
+    # first dispatcher (the next one is due four seconds after the second).
+    sent = {r.key for r in notify_channels.messages("wecom")}
+    with session_scope(db_url) as s:
+        wecom_rows = s.execute(
+            select(OutboxMessage.dedup_key, OutboxMessage.status, OutboxMessage.claimed_by).where(
+                OutboxMessage.channel == "yubei-wecom"
+            )
+        ).all()
+    assert len(sent) == 2
+    assert sorted((status, by) for key, status, by in wecom_rows if key not in sent) == [("sending", "first")] * 2
     intruder = drain_outbox(db_url, worker="intruder", wait_seconds=0, settings=paced)
-    first_run.join(timeout=30)
+    first_run.join(timeout=120)
+    assert not first_run.is_alive()
 
     assert intruder.rounds == 0  # nothing was up for grabs
     report = runs["first"]

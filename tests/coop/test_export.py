@@ -14,28 +14,28 @@ from coop.export import HEADER, csv_chunks, export_chunks, state_row, write_xlsx
 
 
 def state(i: int, **extra: object) -> SimpleNamespace:
-    values = dict(
-        id=i,
-        agreement_id="test-small",
-        agreement_title="测试合作协议",
-        programme="1",
-        clause="1.1",
-        clause_title="联合培训",
-        party="渝北区",
-        department="区委社会工作部",
-        host="长寿区",
-        window_start=dt.date(2026, 3, 11),
-        due_date=dt.date(2026, 3, 31),
-        status="done",
-        completed_on=dt.date(2026, 3, 30),
-        on_time=True,
-        provisional=False,
-        reports=1,
-        participants=48,
-        metrics={"participants": 48},
-        targets={"participants": 50},
-        evidence=2,
-    )
+    values = {
+        "id": i,
+        "agreement_id": "test-small",
+        "agreement_title": "测试合作协议",
+        "programme": "1",
+        "clause": "1.1",
+        "clause_title": "联合培训",
+        "party": "渝北区",
+        "department": "区委社会工作部",
+        "host": "长寿区",
+        "window_start": dt.date(2026, 3, 11),
+        "due_date": dt.date(2026, 3, 31),
+        "status": "done",
+        "completed_on": dt.date(2026, 3, 30),
+        "on_time": True,
+        "provisional": False,
+        "reports": 1,
+        "participants": 48,
+        "metrics": {"participants": 48},
+        "targets": {"participants": 50},
+        "evidence": 2,
+    }
     values.update(extra)
     return SimpleNamespace(**values)
 
@@ -49,7 +49,7 @@ def test_csv_streams_in_chunks_and_reads_back() -> None:
     parsed = list(csv.reader(io.StringIO(text[1:])))
     assert parsed[0] == HEADER and len(parsed) == 1201
     assert parsed[1][:3] == ["1", "test-small", "测试合作协议"]
-    assert parsed[1][11] == "已完成" and parsed[1][13] == "是" and parsed[1][17] == "participants=48/50"
+    assert parsed[1][11] == "已完成" and parsed[1][13] == "是" and parsed[1][17] == "参与人数=48/50"
 
 
 def test_formula_like_text_is_neutralised() -> None:
@@ -72,8 +72,9 @@ def test_xlsx_write_only_round_trip(tmp_path: Path) -> None:
         )
         == 300
     )
-    sheet = load_workbook(target, read_only=True).active
-    rows = list(sheet.iter_rows(values_only=True))
+    book = load_workbook(target, read_only=True)  # read-only keeps the file open until closed
+    rows = list(book.active.iter_rows(values_only=True))
+    book.close()
     assert list(rows[0]) == HEADER and len(rows) == 301
     assert rows[1][11] == "已逾期" and rows[1][12] is None and rows[300][0] == 300
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from coop.ledger import GENESIS, event_hash, verify_chain
+from coop.ledger import GENESIS, ChainBreak, canonical_json, event_hash, verify_chain
 
 AT = dt.datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
@@ -104,3 +104,25 @@ def test_verify_finds_a_missing_event_and_a_broken_link() -> None:
     relinked = rows[:3] + [replace(rows[3], prev_hash=GENESIS)] + rows[4:]
     broken = verify_chain(relinked)
     assert broken is not None and broken.event_id == 4
+
+
+def test_each_break_says_which_check_failed() -> None:
+    rows = _chain(5)
+    assert verify_chain(rows[:2] + rows[3:]) == ChainBreak(3, "event #3 is missing (next stored is #4)")
+    relinked = rows[:3] + [replace(rows[3], prev_hash=GENESIS)] + rows[4:]
+    assert verify_chain(relinked) == ChainBreak(4, "prev_hash does not link to the previous event")
+    altered = rows[:1] + [replace(rows[1], actor="mallory")] + rows[2:]
+    assert verify_chain(altered) == ChainBreak(2, "content does not match its hash (altered after writing)")
+
+
+def test_a_chain_resumed_from_a_checkpoint_verifies_from_there() -> None:
+    rows = _chain(5)
+    assert verify_chain(rows[2:], start_hash=rows[1].hash, start_id=2) is None
+    assert verify_chain(rows[2:]) == ChainBreak(1, "event #1 is missing (next stored is #3)")
+
+
+def test_canonical_json_is_compact_key_sorted_utf8_and_stringifies_dates() -> None:
+    payload = {"b": [1, 2], "a": "已完成", "due": dt.date(2026, 3, 2)}
+    assert canonical_json(payload) == '{"a":"已完成","b":[1,2],"due":"2026-03-02"}'
+    # The same content in another key order is the same text, so it hashes the same.
+    assert canonical_json(dict(reversed(payload.items()))) == canonical_json(payload)

@@ -13,11 +13,14 @@ from typer.testing import CliRunner
 
 from coop.cli import app
 from coop.errors import AgreementError
-from coop.planner import plan_files
+from coop.services.planning import agreement_files, plan_files
+from coop.services.schema import upgrade
+from coop.settings import Settings
 from coop.store.ledger import verify
 from models.db import get_engine, session_scope
 
 TODAY = dt.date(2026, 3, 1)
+SETTINGS = Settings()
 
 
 def _folder(tmp_path: Path, bad: bool) -> Path:
@@ -55,8 +58,9 @@ def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(
     db_url: str, tmp_path: Path, group_rows: int
 ) -> None:
     folder = _folder(tmp_path, bad=True)
-    outcomes = list(plan_files(sorted(folder.glob("*.yaml")), TODAY, "tester", db_url, group_rows=group_rows))
-    assert [o.path for o in outcomes] == [str(p) for p in sorted(folder.glob("*.yaml"))]
+    paths = agreement_files(folder)  # every agreement, not the organisation registry beside them
+    outcomes = list(plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS, group_rows=group_rows))
+    assert [o.path for o in outcomes] == paths
     [bad] = [o for o in outcomes if o.result is None]
     assert bad.path.endswith("m-broken.yaml") and isinstance(bad.error, AgreementError)
     assert "m-broken.yaml:" in str(bad.error) and "渝中区" in str(bad.error)
@@ -76,17 +80,25 @@ def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(
 def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(db_url: str, tmp_path: Path) -> None:
     folder = _folder(tmp_path, bad=False)
     one_by_one = f"sqlite:///{tmp_path / 'one-by-one.db'}"
-    from coop.migrate import upgrade
-
     upgrade(one_by_one)
-    paths = sorted(folder.glob("*.yaml"))
-    assert all(o.result for o in plan_files(paths, TODAY, "tester", one_by_one, group_rows=1))
-    assert all(o.result for o in plan_files(paths, TODAY, "tester", db_url))
+    paths = agreement_files(folder)
+    assert all(o.result for o in plan_files(one_by_one, paths, TODAY, "tester", settings=SETTINGS, group_rows=1))
+    assert all(o.result for o in plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS))
     assert _stored(db_url) == _stored(one_by_one)
 
-    again = list(plan_files(paths, TODAY + dt.timedelta(days=7), "tester", db_url))
+    # the same day again: nothing to re-plan, statuses already current, nothing written
+    again = list(plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS))
     assert all(o.result and o.result.unchanged for o in again)
     assert _stored(db_url) == _stored(one_by_one)
+    # a week later: still nothing to re-plan; only statuses move on, as `coop sweep` would move them
+    week = TODAY + dt.timedelta(days=7)
+    later = list(plan_files(db_url, paths, week, "tester", settings=SETTINGS))
+    assert all(o.result and o.result.unchanged for o in later)
+    after, before = _stored(db_url), _stored(one_by_one)
+    assert [r[:4] for r in after["occurrences"]] == [r[:4] for r in before["occurrences"]]
+    assert sum(o.result.became_due + o.result.became_overdue for o in later if o.result) == sum(
+        1 for a, b in zip(after["occurrences"], before["occurrences"], strict=True) if a[4] != b[4]
+    )
 
 
 def test_plan_batch_command_plans_a_folder_and_exits_2_when_a_file_is_bad(db_env: str, tmp_path: Path) -> None:

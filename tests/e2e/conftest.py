@@ -62,7 +62,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUi]:
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True).start()
+    reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
+    reader.start()
     output: list[str] = []
     url = None
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -75,6 +76,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUi]:
             url = match.group(1)
     if url is None:
         proc.kill()
+        with proc:  # waits, closes its output pipe
+            pass
         pytest.fail("`python -m coop.ui` did not print the UI URL:\n" + "".join(output))
     api = PrefectApi(f"{url}/api")
     try:
@@ -87,6 +90,11 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUi]:
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        finally:
+            reader.join(timeout=30)  # it ends with the output, once every process of the stack has exited
+            if not reader.is_alive():
+                with proc:  # closes the output pipe
+                    pass
         while not lines.empty():
             output.append(lines.get())
         assert code == 0, "".join(output)

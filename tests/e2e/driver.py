@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Locator, Page, Route, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "e2e"
@@ -29,6 +30,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Every wait in these tests is on state (an element, a URL, a run's state); this is only the overall deadline, generous
+# because a loaded 2-core box (CI, stress-ng) can take many times the usual second. A quick step stays quick.
+UI_TIMEOUT_MS = 180_000
+API_TIMEOUT_S = 120.0
+expect.set_options(timeout=UI_TIMEOUT_MS)
+RUN_PAGE = re.compile(r".*/runs/flow-run/[0-9a-f-]{36}")
 LOOPBACK = re.compile(r"^(https?|wss?)://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)")
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -50,7 +57,7 @@ class PrefectApi:
     """The few REST calls the tests need, against one server (no client settings shared with other tests)."""
 
     def __init__(self, api_url: str):
-        self.http = httpx.Client(base_url=api_url, timeout=30.0, transport=_RetryWhenBusy())
+        self.http = httpx.Client(base_url=api_url, timeout=API_TIMEOUT_S, transport=_RetryWhenBusy())
 
     def deployment_id(self, name: str) -> str:
         response = self.http.get(f"/deployments/name/{name}/{name}")
@@ -66,13 +73,15 @@ class PrefectApi:
         return self.wait(str(response.json()["id"]), timeout)
 
     def wait(self, flow_run_id: str, timeout: float = 240.0) -> dict[str, Any]:
+        """Poll the run's state until it is terminal; `timeout` is only the overall deadline."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             run = self.http.get(f"/flow_runs/{flow_run_id}").json()
             if run["state"]["type"] in TERMINAL:
                 return dict(run)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"flow run {flow_run_id} still {run['state']['type']} after {timeout:.0f}s")
             time.sleep(1)
-        raise AssertionError(f"flow run {flow_run_id} still {run['state']['type']} after {timeout:.0f}s")
 
     def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
         response = self.http.post("/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
@@ -115,7 +124,7 @@ class Coordinator:
     blocked: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.page.set_default_timeout(30_000)
+        self.page.set_default_timeout(UI_TIMEOUT_MS)
         self.page.context.route("**/*", self._only_loopback)
 
     def _only_loopback(self, route: Route) -> None:
@@ -153,9 +162,12 @@ class Coordinator:
         self.page.get_by_role("button", name="Submit").wait_for()
 
     def parameter(self, name: str) -> Locator:
+        """A form field by its label (the parameter's Chinese title, e.g. 协议文件)."""
         return self.page.locator(
             ".schema-form-property",
-            has=self.page.locator(".schema-form-property__label", has_text=re.compile(rf"^{re.escape(name)}\b")),
+            has=self.page.locator(
+                ".schema-form-property__label", has_text=re.compile(rf"^{re.escape(name)}(?:\s|\(|$)")
+            ),
         ).first
 
     def choose(self, parameter: str, value: str) -> None:
@@ -178,23 +190,34 @@ class Coordinator:
         """Submit the form, then follow the confirmation's "View run"; returns the new flow run's id."""
         name = self.run_name()
         self.page.get_by_role("button", name="Submit").click()
-        toast = self.page.locator(".toast-flow-run-create", has_text=name)
-        # The toast slides in and re-renders while it does; a pointer click keeps missing it, so press it directly.
-        toast.get_by_role("button", name="View run").first.dispatch_event("click")
-        self.page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}"), wait_until="commit")
+        view = self.page.locator(".toast-flow-run-create", has_text=name).get_by_role("button", name="View run").first
+        # The toast slides in and re-renders while it does; a pointer click keeps missing it, so press it directly,
+        # and again while it is still there and the run page has not come (a press during a re-render is lost).
+        deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+        view.wait_for()
+        while not RUN_PAGE.match(self.page.url):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the run page did not open from the confirmation; still at {self.page.url}")
+            if view.is_visible():
+                view.dispatch_event("click")
+            try:
+                self.page.wait_for_url(RUN_PAGE, wait_until="commit", timeout=5_000)
+            except PlaywrightTimeout:
+                continue
         self.page.locator(".page-heading, h1, .p-bread-crumbs", has_text=name).first.wait_for()
         return self.page.url.split("/runs/flow-run/")[1][:36]
 
     def wait_for_state(self, states: set[str], timeout: float = 240.0) -> str:
-        """The run page refreshes itself; read its state badge until the run has ended."""
+        """The run page refreshes itself; read its state badge until the run has ended (`timeout`: the deadline)."""
         badge = self.page.locator(".state-badge").first
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             text = badge.inner_text().strip() if badge.count() else ""
             if text in states:
                 return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run still '{text}' after {timeout:.0f}s")
             time.sleep(1)
-        raise AssertionError(f"run still '{text}' after {timeout:.0f}s")
 
     def tab(self, name: str) -> None:
         self.page.locator("[role=tablist] .p-tab", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$")).first.click()

@@ -49,9 +49,11 @@ def test_coordinator_plans_an_agreement_from_the_form(ui: RunningUi, coordinator
     coordinator.screenshot("02-deployment")
     coordinator.open_run_form()
     # The form offers exactly the agreements in the folder, described in Chinese.
-    form = coordinator.parameter("agreement")
-    assert "协议文件" in form.inner_text()
-    coordinator.choose("agreement", str(agreement))
+    form = coordinator.parameter("协议文件")
+    assert "agreements/ 目录下随附的协议 YAML" in form.inner_text()
+    labels = coordinator.page.locator(".schema-form-property__label").all_inner_texts()
+    assert labels and not [x for x in labels if "database" in x]  # operator settings are not form fields
+    coordinator.choose("协议文件", str(agreement))
     coordinator.screenshot("03-run-form")
 
     coordinator.submit_and_open_run()
@@ -86,9 +88,12 @@ def test_invalid_agreement_fails_the_run_with_file_line_in_the_logs(ui: RunningU
     coordinator.open_home()
     coordinator.open_deployment("plan-agreement")
     coordinator.open_run_form()
-    coordinator.choose("agreement", str(broken))
-    coordinator.submit_and_open_run()
+    coordinator.choose("协议文件", str(broken))
+    run_id = coordinator.submit_and_open_run()
     assert coordinator.wait_for_state({"Completed", "Failed", "Crashed"}) == "Failed"
+    # The run's state message (top of the run page) is the Chinese explanation, file:line first.
+    message = ui.api.wait(run_id)["state"]["message"]
+    assert message.startswith("协议文件有误（共 1 处），本次未写入任何数据") and problem in message, message
     # The Logs tab (the run page opens on it) says what is wrong and where, without reading a traceback.
     explanation = coordinator.page.get_by_text("协议文件有误（共 1 处），本次未写入任何数据").first
     explanation.wait_for()

@@ -9,12 +9,15 @@ import json
 import pytest
 from conftest_web import YUBEI, plan_small, tamper
 from prefect.client.orchestration import get_client
+from sqlalchemy import select
 
 from coop.clock import today_in_shanghai
 from coop.errors import CoopError
-from coop.store.occurrences import CompletionReport, record_completion, waive
+from coop.report import CompletionReport
+from coop.store.occurrences import record_completion, waive
 from flows.audit_report import audit_report
 from models.db import session_scope
+from models.tables import LedgerEvent
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -40,8 +43,12 @@ def test_audit_report_flow_publishes_the_report(db_env: str) -> None:
     markdown = artifacts["audit-report"]
     assert "# 协议执行审计报告" in markdown and "## 按部门统计" in markdown
     assert "| 渝北区/区委社会工作部 |" in markdown and "逾期任务（共 9 项）" in markdown
-    assert "| test-small | 第1.1条 | 联合培训 | 参加人数 | 40 | 400 | 10.0% |" in markdown
-    assert "台账完整：3 条事件" in markdown
+    assert "| test-small | 第1.1条 | 联合培训 | 参与人数 | 40 | 400 | 10.0% |" in markdown
+    with session_scope(db_env) as s:
+        kinds = list(s.execute(select(LedgerEvent.kind).order_by(LedgerEvent.id)).scalars())
+    # The plan brings statuses up to date as of its day (two sweep events), then the report and the waiver.
+    assert kinds == ["agreement_planned", "sweep_overdue", "sweep_due", "occurrence_done", "occurrence_waived"]
+    assert f"台账完整：{len(kinds)} 条事件" in markdown
     rates = {row["部门"]: row for row in json.loads(artifacts["audit-rates"])}
     assert rates["渝北区/团区委"]["逾期"] == 3 and rates["合计"]["完成率"] == "10.0%"
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 from prefect.client.orchestration import get_client
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
-from coop.errors import AgreementError
+from coop.errors import AgreementError, SchemaOutdated
+from coop.settings import get_settings
 from flows.plan_agreement import plan_agreement
 from flows.record_completion import record_completion
 from flows.sweep_overdue import sweep_overdue
-from models.db import session_scope
+from models.db import get_engine, session_scope
 from models.tables import LedgerEvent, Occurrence
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -30,16 +31,21 @@ def _count(url: str, table: type) -> int:
 def test_plan_record_sweep_through_flows(db_env: str) -> None:
     first = plan_agreement(agreement=str(FIXTURES / "small.yaml"), today=TODAY)
     assert first.created == 15
+    planned_events = _count(db_env, LedgerEvent)  # the plan, and its statuses brought up to date as of TODAY
     again = plan_agreement(agreement=str(FIXTURES / "small.yaml"), today=TODAY)
-    assert again.unchanged and _count(db_env, LedgerEvent) == 1
+    assert again.unchanged and _count(db_env, LedgerEvent) == planned_events
     with session_scope(db_env) as s:
         oid = s.execute(select(Occurrence.id).where(Occurrence.key == "1.1@2026-03-31")).scalar_one()
     event_id = record_completion(
-        occurrence_id=oid, department="渝北区/区委社会工作部", participants=30, metrics={"participants": 30}
+        occurrence_id=oid,
+        department="渝北区/区委社会工作部",
+        outcome="部分完成",
+        participants=30,
+        metrics=[{"name": "参与人数", "value": 30}],  # the form's rows; a Chinese label names the metric too
     )
-    assert event_id == 2
+    assert event_id == planned_events + 1
     swept = sweep_overdue(today=dt.date(2026, 3, 20))
-    assert swept.became_overdue == 7
+    assert swept.became_overdue == 1  # 6.1@2026-03-10; the plan already marked the six due before TODAY
 
 
 async def _latest_artifact_markdown(key: str) -> str:
@@ -70,4 +76,25 @@ def test_invalid_agreement_fails_the_run_with_file_line_and_writes_nothing(db_en
     with pytest.raises(AgreementError) as info:
         plan_agreement(agreement=str(good), today=TODAY)
     assert f"{good}:" in str(info.value) and "unknown party '渝中区'" in str(info.value)
+    # The run page's first line is the Chinese explanation with file:line, the technical detail below it.
+    failed = plan_agreement(agreement=str(good), today=TODAY, return_state=True)
+    assert failed.is_failed() and failed.message.startswith("协议文件有误（共 1 处），本次未写入任何数据：\n"), (
+        failed.message
+    )
+    first_problem = failed.message.splitlines()[1].strip()
+    assert first_problem.startswith(f"{good}:") and "渝中区" in first_problem
+    assert "技术细节：AgreementError" in failed.message and "Traceback" not in failed.message
     assert (_count(db_env, Occurrence), _count(db_env, LedgerEvent)) == before
+
+
+@pytest.mark.usefixtures("db_env")  # it clears the cached settings again afterwards
+def test_a_flow_on_a_database_behind_the_code_stops_in_chinese_and_migrates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'never-upgraded.db'}"
+    # Flows read the database from the settings (never a form field): point them at one never upgraded.
+    monkeypatch.setenv("COOP_DATABASE_URL", url)
+    get_settings.cache_clear()
+    with pytest.raises(SchemaOutdated, match="数据库结构版本落后，请先运行 coop db upgrade"):
+        plan_agreement(agreement=str(FIXTURES / "small.yaml"), today=TODAY)
+    assert inspect(get_engine(url)).get_table_names() == []  # migrating is `coop db upgrade`'s job, not a flow's

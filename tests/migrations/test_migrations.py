@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
-from coop.migrate import upgrade
+from coop.services.schema import upgrade
 from models.db import get_engine
 
 

@@ -6,6 +6,9 @@ told to misbehave: robot error codes, HTTP 429/5xx with Retry-After, slow answer
 answer (headers at once, then the body a byte at a time), hanging up without an answer, or being
 down (stop, later restart on the same port). Faults can be aimed at one protocol.
 
+`limit_rate()` makes it enforce the platforms' per-robot rate (20 messages a minute: WeCom errcode 45009,
+DingTalk 130101, Feishu 11232), with the window shortened for tests.
+
 Like a receiver that honours `X-Coop-Message-Key`, it notices a message it already accepted (same
 key, same content) and marks the repeat `duplicate`, so tests can count what a person would see.
 """
@@ -13,6 +16,7 @@ key, same content) and marks the repeat `duplicate`, so tests can count what a p
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
+
+from typing_extensions import override
 
 Protocol = Literal["wecom", "dingtalk", "feishu", "hook", "unknown"]
 SIGNATURE_WINDOW_S = 3600  # both services reject timestamps more than an hour off
@@ -81,6 +87,8 @@ class RobotSink:
         self.robots = _Robots()
         self.received: list[Received] = []
         self._faults: deque[Fault] = deque()
+        self._rate: tuple[int, float, str | None] | None = None  # (messages, per seconds, Retry-After)
+        self._sent_at: dict[tuple[Protocol, str], deque[float]] = {}
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -180,6 +188,51 @@ class RobotSink:
         """Read the request, then close the connection without any answer."""
         self._queue(n, Fault(hang_up=True, protocol=protocol))
 
+    def limit_rate(self, messages: int = 20, per_seconds: float = 60.0, retry_after: str | None = None) -> None:
+        """Refuse a robot's request once it has accepted `messages` within the last `per_seconds`, as the
+        platforms do (WeCom 45009, DingTalk 130101, Feishu 11232); `retry_after` adds that header (they don't)."""
+        with self._lock:
+            self._rate = (messages, per_seconds, retry_after)
+
+    def rate_limited(self, protocol: Protocol | None = None) -> list[Received]:
+        """Requests refused for exceeding the rate."""
+        with self._lock:
+            return [
+                r
+                for r in self.received
+                if not r.accepted
+                and isinstance(r.answer, dict)
+                and (r.answer.get("errcode") or r.answer.get("code")) in _RATE_CODES.values()
+                and (protocol is None or r.protocol == protocol)
+            ]
+
+    def has_room(self) -> bool:
+        """Every robot may accept a message now (its rate window is not full)."""
+        with self._lock:
+            if self._rate is None:
+                return True
+            limit, window, _ = self._rate
+            now = time.monotonic()
+            return all(sum(t > now - window for t in sent) < limit for sent in self._sent_at.values())
+
+    def _over_rate(self, protocol: Protocol, path: str, query: dict[str, str]) -> bool:
+        """Count this request against its robot; True when the robot's window is already full."""
+        if protocol not in _RATE_CODES:
+            return False
+        robot = {"wecom": query.get("key"), "dingtalk": query.get("access_token")}.get(protocol) or path
+        with self._lock:
+            if self._rate is None:
+                return False
+            limit, window, _ = self._rate
+            now = time.monotonic()
+            sent = self._sent_at.setdefault((protocol, robot), deque())
+            while sent and sent[0] <= now - window:
+                sent.popleft()
+            if len(sent) >= limit:
+                return True
+            sent.append(now)
+            return False
+
     def heal(self) -> None:
         """Drop every queued fault: the sink behaves again from the next request."""
         with self._lock:
@@ -240,6 +293,9 @@ class RobotSink:
         if protocol == "hook":
             return True, {"ok": True}
         return False, {"errcode": 404, "errmsg": "no such endpoint"}
+
+
+_RATE_CODES: dict[str, int] = {"wecom": 45009, "dingtalk": 130101, "feishu": 11232}
 
 
 def _content(body: Any) -> str:
@@ -333,6 +389,7 @@ def _handler_for(sink: RobotSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "robot-sink/1"
 
+        @override
         def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
             return
 
@@ -367,16 +424,21 @@ def _handler_for(sink: RobotSink) -> type[BaseHTTPRequestHandler]:
                 sink._record(Received(protocol, split.path, query, body, dict(self.headers), False, answer))
                 self._reply(200, answer)
                 return
+            if sink._over_rate(protocol, split.path, query):
+                key = "code" if protocol == "feishu" else "errcode"
+                answer = {key: _RATE_CODES[protocol], "errmsg" if key == "errcode" else "msg": "api freq out of limit"}
+                sink._record(Received(protocol, split.path, query, body, dict(self.headers), False, answer))
+                retry_after = sink._rate[2] if sink._rate else None
+                self._reply(200, answer, {"Retry-After": retry_after} if retry_after else None)
+                return
             accepted, answer = sink.answer(protocol, split.path, query, body)
             sink._record(Received(protocol, split.path, query, body, dict(self.headers), accepted, answer))
             self._reply(404 if protocol == "unknown" else 200, answer)
 
         def _hang_up(self) -> None:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
         def _dribble(self, answer: Any, seconds_per_byte: float) -> None:
             """Status and headers at once, then the body one byte at a time until the client gives up."""

@@ -31,6 +31,12 @@ class Mail:
         part = self.message.get_body(preferencelist=("plain", "html"))
         return part.get_content() if part is not None else ""
 
+    @property
+    def html(self) -> str | None:
+        """The HTML part a mail client renders, decoded; None for a plain-text message."""
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else None
+
 
 class _Inbox:
     """aiosmtpd handler: accept everything and remember it."""
@@ -39,7 +45,7 @@ class _Inbox:
         self.mails: list[Mail] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # aiosmtpd passes all three
         raw = envelope.original_content or envelope.content
         message = email.message_from_bytes(raw, policy=email.policy.default)
         with self.lock:

@@ -16,10 +16,10 @@ from sqlalchemy import create_engine, func, select, text
 
 from coop.agreement.loader import LoadedAgreement, load_agreement, parse_agreement
 from coop.calendar import WorkdayCalendar
-from coop.planning import calendar_fingerprint, expand
+from coop.planning import PlanResult, calendar_fingerprint, expand
+from coop.services.notifications import batch_notices, record_due_notices
 from coop.store import ledger
-from coop.store.notices import batch_notices, record_due_notices
-from coop.store.plans import PlanResult, apply_plan
+from coop.store.plans import apply_plan
 from models.db import get_engine, session_scope
 from models.tables import OutboxMessage
 

@@ -57,13 +57,13 @@ DAILY_RUNS = """
 import datetime as dt, sys
 from coop.calendar import default_calendar
 from coop.clock import today_in_shanghai
-from coop.dispatcher import drain_outbox
+from coop.services.delivery import drain_outbox
 from coop.settings import Settings
-from coop.store.notices import batch_notices, record_due_notices
+from coop.services.notifications import batch_notices, record_due_notices
 from models.db import session_scope
 for arg in sys.argv[1:]:
     day = today_in_shanghai(dt.datetime.fromisoformat(arg))
-    with session_scope() as s:
+    with session_scope(Settings().database_url) as s:
         record_due_notices(s, day, default_calendar())
         batch_notices(s, day)
     drain_outbox(wait_seconds=0, settings=Settings(notify_rate_per_minute={}))
@@ -87,7 +87,10 @@ for arg in sys.argv[1:]:
 def test_the_due_day_is_shanghais_whatever_the_server_time_zone(
     instant: str, shanghai_day: str, server_tz: str
 ) -> None:
-    code = "import datetime as dt, sys; from coop.clock import today_in_shanghai; print(today_in_shanghai(dt.datetime.fromisoformat(sys.argv[1])))"
+    code = (
+        "import datetime as dt, sys; from coop.clock import today_in_shanghai; "
+        "print(today_in_shanghai(dt.datetime.fromisoformat(sys.argv[1])))"
+    )
     env = {**os.environ, "TZ": server_tz, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-c", code, instant], env=env, cwd=ROOT, capture_output=True, text=True, check=True
@@ -97,8 +100,8 @@ def test_the_due_day_is_shanghais_whatever_the_server_time_zone(
 
 def test_today_without_an_argument_follows_the_real_clock_in_shanghai() -> None:
     code = (
-        "import time; from coop.clock import today_in_shanghai; a = time.time(); d = today_in_shanghai(); b = time.time(); "
-        "print(a, d, b)"
+        "import time; from coop.clock import today_in_shanghai; "
+        "a = time.time(); d = today_in_shanghai(); b = time.time(); print(a, d, b)"
     )
     env = {**os.environ, "TZ": "America/New_York", "PYTHONPATH": str(ROOT)}
     out = subprocess.run(

@@ -33,11 +33,12 @@ PLAN_DAY = dt.date(2026, 1, 5)
 # Imports first, then "ready"; all dispatchers start draining together when the test says "go".
 DISPATCHER = """
 import json, sys
-from coop.dispatcher import drain_outbox
+from coop.services.delivery import drain_outbox
+from coop.settings import get_settings
 print("ready", flush=True)
 sys.stdin.readline()
-report = drain_outbox(wait_seconds=float(sys.argv[1]), batch_size=int(sys.argv[2]))
-print(json.dumps({"sent": report.total("sent"), "retry": report.total("retry"), "dead": report.total("dead")}), flush=True)
+report = drain_outbox(wait_seconds=float(sys.argv[1]), batch_size=int(sys.argv[2]), settings=get_settings())
+print(json.dumps({outcome: report.total(outcome) for outcome in ("sent", "retry", "dead")}), flush=True)
 """
 
 
@@ -123,6 +124,8 @@ def test_a_dispatcher_killed_mid_run_loses_nothing_and_repeats_only_what_was_in_
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
+    with victim:  # closes the pipes a killed child leaves open
+        pass
     settled_by_victim = victim_settled()
     for child in survivors:
         _finish(child)

@@ -35,15 +35,17 @@ from models.tables import AgreementRecord, LedgerEvent, Occurrence
 
 PLAN_DAY = dt.date(2026, 1, 5)
 VICTIM = "coop-planner-victim"
-# The same functions the plan-agreement flow's tasks run, in a process of its own.
+# The same service functions the plan-agreement flow's tasks run, in a process of its own.
 PLANNER = """
 import datetime as dt, sys
-from coop.agreement.loader import load_agreement
-from tasks.plan import expand_occurrences, upsert_plan
-loaded = load_agreement(sys.argv[1])
-planned = expand_occurrences.fn(loaded)
+from coop.services import planning
+from coop.settings import get_settings
+settings = get_settings()
+loaded = planning.load(sys.argv[1])
+planned = planning.expand_checked(loaded, settings)
 print("writing", flush=True)
-result = upsert_plan.fn(loaded, planned, dt.date.fromisoformat(sys.argv[2]), "planner-under-test")
+day = dt.date.fromisoformat(sys.argv[2])
+result = planning.write(settings.database_url, loaded, planned, day, "planner-under-test", settings=settings)
 print("done", result.version, result.created, flush=True)
 """
 
@@ -120,7 +122,8 @@ def _kill_while_writing(db_url: str, path: Path, moment: str) -> None:
     finally:
         if child.poll() is None:
             child.kill()
-        child.wait()
+        with child:  # waits, and closes the pipes a killed child leaves open
+            pass
 
 
 def _kill(child: subprocess.Popen[str]) -> None:
@@ -177,9 +180,11 @@ def test_planner_killed_mid_write_leaves_the_old_state_and_a_rerun_completes(db_
 
     # Version 2 moves one clause to Wednesdays and adds five clauses: creates, cancels and keeps at once.
     v2 = tmp_path / "big-v2.yaml"
+    first_clause = (
+        "title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: "
+    )
     text_v2 = synthetic_agreement(clauses=45).replace(
-        "title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 5,",
-        "title: 第1项联合巡护\n        kind: patrol\n        responsible: {each_party: true}\n        recurrence: {every: week, day: 3,",
+        first_clause + "{every: week, day: 5,", first_clause + "{every: week, day: 3,"
     )
     assert text_v2 != synthetic_agreement(clauses=45)
     v2.write_text(text_v2, encoding="utf-8")

@@ -28,8 +28,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from coop.agreement.loader import load_agreement
-from coop.dispatcher import drain_outbox
-from coop.settings import Settings
+from coop.services import planning
+from coop.services.delivery import drain_outbox
+from coop.settings import Settings, get_settings
 from models.db import session_scope
 from models.tables import DeliveryAttempt, OutboxMessage
 
@@ -97,13 +98,12 @@ def _big_agreement(tmp_path: Path) -> Path:
 
 
 def test_connection_dropped_mid_plan_fails_cleanly_and_writes_nothing(db_url: str, tmp_path: Path) -> None:
-    from tasks.plan import expand_occurrences, upsert_plan
-
+    settings = get_settings()
     plan(db_url, load_agreement(FIXTURES / "small.yaml"), PLAN_DAY)
     before = snapshot(db_url)
     loaded = load_agreement(_big_agreement(tmp_path))
-    planned = expand_occurrences.fn(loaded)
-    worker = _Thread(lambda: upsert_plan.fn(loaded, planned, PLAN_DAY, "tester", _victim(db_url)))
+    planned = planning.expand_checked(loaded, settings)
+    worker = _Thread(lambda: planning.write(_victim(db_url), loaded, planned, PLAN_DAY, "tester", settings=settings))
     # The plan's last step is the ledger append: holding the ledger head stops it there, everything else written.
     with _row_locked(db_url, "SELECT last_id FROM ledger_head WHERE id = 1 FOR UPDATE"):
         worker.start()
@@ -113,21 +113,26 @@ def test_connection_dropped_mid_plan_fails_cleanly_and_writes_nothing(db_url: st
     assert snapshot(db_url) == before
     assert verify_ledger(db_url).ok
     # The same process plans again on a fresh connection (the pool drops the dead one) and succeeds.
-    result = upsert_plan.fn(loaded, planned, PLAN_DAY, "tester", _victim(db_url))
+    result = planning.write(_victim(db_url), loaded, planned, PLAN_DAY, "tester", settings=settings)
     assert result.created == len(planned) and verify_ledger(db_url).ok
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_server")
-def test_plan_flow_fails_cleanly_when_its_connection_drops_and_a_rerun_succeeds(db_url: str, tmp_path: Path) -> None:
+def test_plan_flow_fails_cleanly_when_its_connection_drops_and_a_rerun_succeeds(
+    db_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.plan_agreement import plan_agreement
+
+    db_url = db_env
+    # The flow reads its database from the settings: the first run's connections carry the victim's name.
+    monkeypatch.setenv("COOP_DATABASE_URL", _victim(db_url))
+    get_settings.cache_clear()
 
     plan(db_url, load_agreement(FIXTURES / "small.yaml"), PLAN_DAY)
     before = snapshot(db_url)
     path = str(_big_agreement(tmp_path))
-    run = _Thread(
-        lambda: plan_agreement(agreement=path, today=PLAN_DAY, database_url=_victim(db_url), return_state=True)
-    )
+    run = _Thread(lambda: plan_agreement(agreement=path, today=PLAN_DAY, return_state=True))
     with _row_locked(db_url, "SELECT last_id FROM ledger_head WHERE id = 1 FOR UPDATE"):
         run.start()
         _terminate_when_blocked(db_url)
@@ -136,7 +141,9 @@ def test_plan_flow_fails_cleanly_when_its_connection_drops_and_a_rerun_succeeds(
     # pg_terminate_backend's own words, as psycopg reports them through the failed task
     assert "terminating connection due to administrator command" in str(run.result.message), run.result.message
     assert snapshot(db_url) == before and verify_ledger(db_url).ok
-    again = plan_agreement(agreement=path, today=PLAN_DAY, database_url=db_url)
+    monkeypatch.setenv("COOP_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    again = plan_agreement(agreement=path, today=PLAN_DAY)
     assert again.version == 1 and again.created > 0 and verify_ledger(db_url).ok
 
 

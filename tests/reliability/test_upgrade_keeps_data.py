@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, PG_ADMIN_URL
 from reliability.scenario import decide, plan, verify_ledger
-from sqlalchemy import MetaData, create_engine, inspect, select, text
+from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select, text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers the tables)
-from coop.agreement.loader import load_agreement
-from coop.migrate import upgrade
-from coop.store.occurrences import CompletionReport, record_completion, sweep, waive
+from coop.agreement.loader import load_agreement, parse_agreement
+from coop.report import CompletionReport
+from coop.services.schema import upgrade
+from coop.store.occurrences import record_completion, sweep, waive
 from models.db import get_engine, session_scope
 
 PLAN_DAY = dt.date(2026, 3, 20)
@@ -42,9 +43,9 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from models.db import _engine
+        from models.db import dispose_engines
 
-        _engine.cache_clear()
+        dispose_engines()  # close pooled connections before dropping
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -53,7 +54,12 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _write_history(url: str) -> None:
     """What a coordinator and departments do in the first weeks: plan, report, waive, sweep, notify."""
     plan(url, load_agreement(FIXTURES / "small.yaml"), PLAN_DAY)
-    plan(url, load_agreement(FIXTURES / "notify.yaml"), PLAN_DAY)
+    # Before 0007 a party was its short name: the old schema cannot hold two agreements' 渝北区 apart, so the second
+    # agreement's parties get names of their own (tests/reliability/test_upgrade_identity.py covers shared ones).
+    notify = (FIXTURES / "notify.yaml").read_text(encoding="utf-8")
+    for name, other in (("渝北区", "北碚区"), ("长寿区", "江津区"), ("广安市", "达州市")):
+        notify = notify.replace(name, other)
+    plan(url, parse_agreement(notify, "notify.yaml"), PLAN_DAY)
     with session_scope(url) as s:
         rows = s.execute(
             text(
@@ -84,13 +90,16 @@ def _copy_into_old_schema(source: str, old: str) -> list[str]:
             model = SQLModel.metadata.tables[old_table.name]
             columns = [model.c[c.name] for c in old_table.columns]
             rows = [dict(r._mapping) for r in src.execute(select(*columns))]
+            # Only the old columns, typed as the models type them: a newer column's default must not be inserted.
+            target = Table(old_table.name, MetaData(), *(Column(c.name, c.type) for c in columns))
             if rows:
-                dst.execute(model.insert(), rows)
+                dst.execute(target.insert(), rows)
             if dst.dialect.name == "postgresql" and "id" in old_table.c and old_table.c.id.autoincrement is not False:
                 # Rows were copied with their ids; the old release would have advanced the sequences itself.
                 dst.execute(
                     text(
-                        f"SELECT setval(pg_get_serial_sequence('\"{old_table.name}\"', 'id'), coalesce(max(id), 1)) FROM \"{old_table.name}\""
+                        f"SELECT setval(pg_get_serial_sequence('\"{old_table.name}\"', 'id'), coalesce(max(id), 1)) "
+                        f'FROM "{old_table.name}"'
                     )
                 )
     return [t.name for t in tables]
@@ -130,7 +139,8 @@ def test_upgrade_from_a_previous_release_keeps_every_row_and_the_ledger(
         oid, dept = s.execute(
             text(
                 "SELECT o.id, a.name || '/' || d.name FROM occurrence o JOIN department d ON d.id = o.department_id"
-                " JOIN agency a ON a.id = d.agency_id WHERE o.status IN ('planned', 'due', 'overdue') ORDER BY o.id LIMIT 1"
+                " JOIN agency a ON a.id = d.agency_id"
+                " WHERE o.status IN ('planned', 'due', 'overdue') ORDER BY o.id LIMIT 1"
             )
         ).one()
         record_completion(s, CompletionReport(oid, dept, participants=3), "after-upgrade")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import AGREEMENTS, FIXTURES
+from conftest import AGREEMENT_FILES, FIXTURES, REGISTRY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability.test_bad_input import mutated_agreements
@@ -20,7 +20,7 @@ EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 def _outcome(text: str, fast: bool) -> LoadedAgreement | list[str]:
     try:
-        return parse_agreement(text, "x.yaml", fast=fast)
+        return parse_agreement(text, "x.yaml", fast=fast, organisations=REGISTRY)
     except AgreementError as exc:
         return [str(p) for p in exc.problems]
 
@@ -42,9 +42,7 @@ def _takes_fast_path(text: str) -> bool:
     return fast_tree(text, MAX_NODES, MAX_DEPTH, _BAD_TEXT) is not None
 
 
-@pytest.mark.parametrize(
-    "path", [*sorted(AGREEMENTS.glob("*.yaml")), *sorted(FIXTURES.glob("*.yaml"))], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", [*AGREEMENT_FILES, *sorted(FIXTURES.glob("*.yaml"))], ids=lambda p: p.name)
 def test_shipped_and_fixture_files_read_the_same_on_the_fast_path(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert _takes_fast_path(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import string
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given
@@ -14,13 +15,13 @@ from coop.notify.channels import (
     Channel,
     ChannelInvalid,
     ChannelNotConfigured,
-    _should_ask_prefect,
     channel_env_var,
     channel_kind,
     describe,
     redact,
     resolve_channel,
 )
+from coop.notify.channels.registry import _should_ask_prefect
 
 
 def test_env_var_name() -> None:
@@ -201,3 +202,27 @@ def test_redact_never_leaks_a_credential_in_a_url(secret: str, template: str) ->
     assume(secret not in prose and secret not in template)
     line = redact(prose.format(url=template.format(s=secret)))
     assert secret not in line
+
+
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [
+        ("yubei-swd-email", "mailto://"),
+        ("changshou-feishu", "coop-feishu://"),
+        ("guangan-dingtalk", "coop-dingtalk://"),
+        ("yubei-swd-wecom", "coop-wecom://"),
+    ],
+)
+def test_the_missing_channel_hint_shows_a_url_of_its_own_kind(name: str, example: str) -> None:
+    with pytest.raises(ChannelNotConfigured) as caught:
+        resolve_channel(name, {})
+    hint = str(caught.value).split("例如 ", 1)[1]
+    assert hint.startswith(example), hint
+
+
+def test_an_unconfigured_channel_can_fall_back_to_a_local_inbox(tmp_path: Path) -> None:
+    channel = resolve_channel("yubei-swd-email", {}, inbox=tmp_path)
+    assert channel.source == "inbox" and channel.url == f"coopfile://{tmp_path.resolve() / 'yubei-swd-email.md'}"
+    # A configured channel is never replaced by the inbox.
+    env = {"COOP_CHANNEL_YUBEI_SWD_WECOM": "coop-wecom://0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"}
+    assert resolve_channel("yubei-swd-wecom", env, inbox=tmp_path).source == "env"

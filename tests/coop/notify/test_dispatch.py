@@ -12,7 +12,7 @@ import pytest
 
 from coop.errors import CoopError
 from coop.notify.channels import Channel, resolve_channel
-from coop.notify.dispatch import CONNECTIONS_PER_CLIENT, Deliverer, Outgoing
+from coop.notify.sender import CONNECTIONS_PER_CLIENT, Deliverer, Outgoing
 
 CONCURRENCY = 2 * CONNECTIONS_PER_CLIENT + 3  # three clients, the last one partly used
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from dataclasses import replace
 from datetime import date
 
 from peers.smtp_sink import SmtpSink
 
+from coop.notify.channels import adeliver, deliver
 from coop.notify.digest import Digest, DigestItem
-from coop.notify.robots import adeliver, deliver
 from coop.notify.templates import render_digest
 
 
@@ -90,3 +92,36 @@ def test_smtp_back_on_same_port_after_restart(smtp_sink: SmtpSink) -> None:
 
     assert deliver(url, "重发主题", "正文").ok
     assert [m.subject for m in smtp_sink.wait_for(1)] == ["重发主题"]
+
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+
+
+def test_agreement_text_reaches_the_html_part_as_text_not_markup(smtp_sink: SmtpSink) -> None:
+    """Issue 13, finding 4: a clause title is the agreement author's text, never live HTML in a mail client."""
+    item = replace(_item(101), clause_title=HOSTILE, agreement_title=f"协议{HOSTILE}", location=HOSTILE, host=HOSTILE)
+    digest = Digest(f"渝北区{HOSTILE}", "渝北区", "department", [item], date(2025, 3, 14))
+    subject, body = render_digest(digest)
+    assert HOSTILE in body  # the markdown keeps the author's text as written: robots show it as text
+
+    assert deliver(smtp_sink.mailto_url(), subject, body).ok
+    [mail] = smtp_sink.wait_for(1)
+    html = mail.html
+    assert html is not None and "第2.1条" in html
+    lowered = html.lower()
+    assert "<script" not in lowered and "<img" not in lowered
+    assert not re.search(r"<[^>]*\bon[a-z]+\s*=", lowered)  # no tag carries an event handler
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    assert HOSTILE in mail.text  # the plain part reads as the author wrote it
+
+
+def test_report_links_survive_escaping(smtp_sink: SmtpSink) -> None:
+    url = "http://127.0.0.1:8000/r/abc?x=1&y=2"
+    subject, body = render_digest(
+        Digest("渝北区商务委", "渝北区", "department", [replace(_item(101), report_url=url)], date(2025, 3, 14))
+    )
+
+    assert deliver(smtp_sink.mailto_url(), subject, body).ok
+    [mail] = smtp_sink.wait_for(1)
+    assert mail.html is not None and "http://127.0.0.1:8000/r/abc?x=1&amp;y=2" in mail.html
+    assert url in mail.text

@@ -98,8 +98,8 @@ def test_escalation_carries_round_and_overdue_days() -> None:
     assert notice.dedup_key == "7:escalation:2025-03-21:1"
 
 
-@pytest.mark.parametrize("status", ["done", "waived", "cancelled"])
-def test_closed_occurrences_are_silent(status: str) -> None:
+@pytest.mark.parametrize("status", ["done", "waived", "cancelled", "suspended", "untracked"])
+def test_closed_suspended_and_untracked_occurrences_are_silent(status: str) -> None:
     assert run(date(2025, 3, 26), status=status) == []
 
 

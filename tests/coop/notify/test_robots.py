@@ -14,7 +14,7 @@ import httpx
 import pytest
 from peers.robot_sink import RobotSink
 
-from coop.notify.robots import (
+from coop.notify.channels import (
     DEFAULT_BASES,
     adeliver,
     deliver,

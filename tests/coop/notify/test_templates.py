@@ -9,9 +9,18 @@ from datetime import date, timedelta
 import pytest
 from peers.robot_sink import RobotSink
 
+from coop.notify.channels import deliver, request_count
 from coop.notify.digest import Digest, DigestItem
-from coop.notify.robots import deliver
-from coop.notify.templates import clause_ref, cn_date, done_command, render_digest, render_weekly, section_of
+from coop.notify.templates import (
+    clause_ref,
+    cn_date,
+    done_command,
+    render_digest,
+    render_digest_summary,
+    render_weekly,
+    section_of,
+)
+from coop.services.notifications import MAX_ROBOT_PARTS
 
 TODAY = date(2025, 3, 13)  # a Thursday
 
@@ -172,3 +181,34 @@ def test_large_digest_reaches_wecom_intact(robot_sink: RobotSink) -> None:
     assert len(parts) > 1
     joined = "".join(parts)
     assert all(f"任务编号 #{i}）" in joined for i in range(1, 41))
+
+
+def test_a_coordinator_digest_of_276_items_fits_one_robot_post_as_a_summary() -> None:
+    """Issue 13, finding 7: 276 escalations were 45 WeCom posts; the summary is one, and names what matters."""
+    clauses = [(f"{p}.{c}", f"条款任务{p}-{c}") for p in range(1, 7) for c in range(1, 5)]  # 24 clauses
+    items = [
+        item(
+            1000 + i,
+            "escalation",
+            TODAY - timedelta(days=10 + i % 30),
+            clause_id=clauses[i % len(clauses)][0],
+            clause_title=clauses[i % len(clauses)][1],
+            days_overdue=5 + i % 30,
+            responsible=f"单位{i % 9}/部门{i % 4}",
+        )
+        for i in range(276)
+    ]
+    big = digest(*items, role="coordinator")
+    subject, full = render_digest(big)
+    assert request_count("coop-wecom://k", subject, full) > MAX_ROBOT_PARTS
+
+    summary_subject, summary = render_digest_summary(big, first=10, list_url="http://127.0.0.1:8000/d/tok")
+
+    assert summary_subject == subject
+    assert request_count("coop-wecom://k", subject, summary) == 1
+    assert "共有276项合作协议任务需要关注，其中276项已逾期" in summary
+    assert "【最紧急的10项】" in summary and summary.count("任务编号 #") == 10
+    assert "#1029" in summary  # the most overdue first: 34 working days (i = 29)
+    assert "第1.1条 条款任务1-1：12项（已逾期12项）" in summary
+    assert "……另有9个条款的" in summary  # 15 of 24 clauses listed, the rest counted
+    assert "http://127.0.0.1:8000/d/tok" in summary

@@ -18,10 +18,12 @@ from coop.calendar import WorkdayCalendar
 from coop.clock import today_in_shanghai
 from coop.errors import CoopError, UnknownOccurrence
 from coop.planning import calendar_fingerprint, expand
+from coop.report import CompletionReport
+from coop.services.audit import auditor_session
 from coop.settings import Settings
 from coop.store import audit
-from coop.store.audit import AuditFilter, auditor_session, clause_history, occurrence_history, occurrence_states
-from coop.store.occurrences import CompletionReport, cancel, record_completion, sweep, waive
+from coop.store.audit import AuditFilter, clause_history, occurrence_history, occurrence_states
+from coop.store.occurrences import cancel, record_completion, sweep, waive
 from coop.store.plans import apply_plan
 from models.db import session_scope
 from models.tables import Agency, Occurrence
@@ -123,7 +125,7 @@ def history(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dic
 def states(
     db_url: str, day: str, from_ledger: bool = True, flt: AuditFilter | None = None
 ) -> dict[int, audit.OccurrenceState]:
-    with auditor_session(url=db_url) as s:
+    with auditor_session(Settings(), db_url) as s:
         return {
             st.id: st
             for st in occurrence_states(s, flt or AuditFilter(), dt.date.fromisoformat(day), from_ledger=from_ledger)
@@ -160,7 +162,8 @@ def test_rates_on_a_past_day(db_url: str, history: dict[str, int]) -> None:
     assert [i.occurrence_id for i in summary.overdue] == sorted(
         [history["1.2@2025-10-01/渝北区"], history["1.2@2025-10-01/长寿区"]]
     )
-    assert all(i.days_overdue == 10 for i in summary.overdue)
+    # Working days, as the escalations count them: 10-01…10-08 is the National Day holiday, so 09-30 → 10-10 is 2.
+    assert all(i.days_overdue == 2 for i in summary.overdue)
 
 
 def test_progress_counts_reports_up_to_the_day(db_url: str, history: dict[str, int]) -> None:
@@ -214,7 +217,7 @@ def test_filters(db_url: str, history: dict[str, int]) -> None:
 def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(
     db_url: str, history: dict[str, int]
 ) -> None:
-    with auditor_session(url=db_url) as s:
+    with auditor_session(Settings(), db_url) as s:
         yubei = occurrence_history(s, history["1.2@2025-10-01/渝北区"])
         patrol = occurrence_history(s, history["6.1@2025-09-10"])
         new = occurrence_history(s, history["1.3@2026-05-01"])
@@ -229,7 +232,8 @@ def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(
     ]
     assert yubei.events[0].payload["version"] == 1 and yubei.events[-1].actor == YUBEI
     assert yubei.events[-1].at.astimezone(SHANGHAI).date() == dt.date(2026, 1, 5)
-    assert [e.kind for e in patrol.events] == ["agreement_planned", "sweep_overdue", "occurrence_done"]
+    # each plan brings statuses up to date as of its day: due at the 09-01 plan, overdue at the 09-20 re-plan
+    assert [e.kind for e in patrol.events] == ["agreement_planned", "sweep_due", "sweep_overdue", "occurrence_done"]
     assert patrol.events[-1].evidence == ["https://x.cn/1.jpg"]
     assert [e.kind for e in new.events] == ["agreement_planned", "occurrence_cancelled"] and new.events[0].payload[
         "version"
@@ -238,7 +242,7 @@ def test_occurrence_history_has_plan_replan_sweep_and_report_with_evidence(
 
 
 def test_clause_history(db_url: str, history: dict[str, int]) -> None:
-    with auditor_session(url=db_url) as s:
+    with auditor_session(Settings(), db_url) as s:
         result = clause_history(s, "test-small", "1.2")
         with pytest.raises(CoopError):
             clause_history(s, "test-small", "9.9")
@@ -260,16 +264,16 @@ def test_clause_history(db_url: str, history: dict[str, int]) -> None:
 
 
 def test_auditor_connection_cannot_write(db_url: str, history: dict[str, int]) -> None:
-    with pytest.raises(DBAPIError) as refused, auditor_session(url=db_url) as s:
-        s.add(Agency(name="篡改者"))
+    with pytest.raises(DBAPIError) as refused, auditor_session(Settings(), db_url) as s:
+        s.add(Agency(key="test:篡改者", name="篡改者"))
         s.flush()
     expected = "read-only transaction" if db_url.startswith("postgresql") else "readonly database"
     assert expected in str(refused.value)
     if db_url.startswith("postgresql"):
-        with auditor_session(url=db_url) as s:
+        with auditor_session(Settings(), db_url) as s:
             assert s.execute(text("select current_user")).scalar_one() == "coop_auditor"
         # Even after leaving the read-only transaction mode, the role itself has no write privilege.
-        with pytest.raises(DBAPIError, match="permission denied"), auditor_session(url=db_url) as s:
+        with pytest.raises(DBAPIError, match="permission denied"), auditor_session(Settings(), db_url) as s:
             s.execute(text("SET TRANSACTION READ WRITE"))
             s.execute(text("UPDATE occurrence SET status = 'done'"))
     with session_scope(db_url) as s:

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from coop.agreement.loader import parse_agreement
 from coop.calendar import WorkdayCalendar
 from coop.planning import calendar_fingerprint, expand
-from coop.store.notices import batch_notices, record_due_notices
+from coop.services.notifications import batch_notices, record_due_notices, record_weekly_digests
 from coop.store.plans import apply_plan
 from models.db import session_scope
-from models.tables import Notice, Occurrence
+from models.tables import Notice, Occurrence, OutboxMessage
 
 CAL = WorkdayCalendar()
 TEXT = (FIXTURES / "notify.yaml").read_text(encoding="utf-8")
@@ -68,7 +68,7 @@ def test_unknown_reminder_key_is_a_located_error() -> None:
     from coop.errors import AgreementError
 
     bad = TEXT.replace("programmes:\n", "reminders: {before_days: [3]}\nprogrammes:\n")
-    with pytest.raises(AgreementError, match=r"notify.yaml:\d+: 'reminders.before_days': unknown key"):
+    with pytest.raises(AgreementError, match=r"notify.yaml:\d+: 'reminders.before_days': 未知的键"):
         parse_agreement(bad, "notify.yaml")
 
 
@@ -79,3 +79,47 @@ def test_batching_twice_renders_each_notice_once(db_url: str) -> None:
         first = batch_notices(s, TODAY)
         second = batch_notices(s, TODAY)
     assert first.messages > 0 and second.messages == 0 and second.notices == 0
+
+
+def test_a_digest_too_long_for_a_robot_goes_to_robots_as_a_summary(db_url: str) -> None:
+    """Issue 13, finding 7: robots get counts by clause, the most urgent items and a link; e-mail gets it all."""
+    kinds_by_channel = {"yubei-wecom": "wecom", "yubei-leader-dingtalk": "dingtalk", "guangan-email": "email"}
+    plan(db_url, TEXT)
+    with session_scope(db_url) as s:
+        record_due_notices(s, TODAY, CAL)
+        batch_notices(
+            s,
+            TODAY,
+            kind_of=kinds_by_channel.get,
+            list_link=lambda dept: f"http://127.0.0.1:8000/d/list-{dept}",
+            robot_parts=0,  # every digest counts as too long here; the real threshold is MAX_ROBOT_PARTS
+        )
+        rows = s.execute(
+            select(OutboxMessage.channel, OutboxMessage.department_id, OutboxMessage.body).where(
+                OutboxMessage.recipient_role == "department"
+            )
+        ).all()
+    bodies = {channel: (dept, body) for channel, dept, body in rows}
+    dept, robot = bodies["yubei-wecom"]
+    assert "【按条款统计】" in robot and f"http://127.0.0.1:8000/d/list-{dept}" in robot
+    assert "【最紧急的" in robot and "依据：" not in robot  # items listed in one line each, not in full
+    assert "【按条款统计】" not in bodies["guangan-email"][1] and "依据：" in bodies["guangan-email"][1]
+    assert "【按条款统计】" not in bodies["changshou-feishu"][1]  # a channel of unknown kind gets the whole digest
+
+
+def test_a_weekly_overview_too_long_for_a_robot_goes_to_robots_as_a_summary(db_url: str) -> None:
+    plan(db_url, TEXT)
+    with session_scope(db_url) as s:
+        record_weekly_digests(
+            s,
+            TODAY,
+            CAL,
+            kind_of={"yubei-wecom": "wecom", "guangan-email": "email"}.get,
+            list_link=lambda dept: f"http://127.0.0.1:8000/d/list-{dept}",
+            robot_parts=0,
+        )
+        rows = s.execute(select(OutboxMessage.channel, OutboxMessage.department_id, OutboxMessage.body)).all()
+    bodies = {channel: (dept, body) for channel, dept, body in rows}
+    dept, robot = bodies["yubei-wecom"]
+    assert "【按条款统计】" in robot and f"http://127.0.0.1:8000/d/list-{dept}" in robot
+    assert "【按条款统计】" not in bodies["guangan-email"][1]

@@ -12,7 +12,8 @@ from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
 from coop.errors import CoopError, Forbidden, InvalidTransition, UnknownOccurrence
 from coop.planning import calendar_fingerprint, expand
-from coop.store.occurrences import CompletionReport, record_completion, sweep, waive
+from coop.report import CompletionReport
+from coop.store.occurrences import record_completion, sweep, waive
 from coop.store.plans import apply_plan
 from models.db import session_scope
 from models.tables import LedgerEvent, Occurrence, Report
@@ -25,7 +26,8 @@ YUBEI = "渝北区/区委社会工作部"
 def planned(db_url: str) -> dict[str, int]:
     loaded = load_agreement(FIXTURES / "small.yaml")
     with session_scope(db_url) as s:
-        apply_plan(s, loaded, expand(loaded, CAL, 1000), dt.date(2026, 3, 1), "tester", calendar_fingerprint(CAL))
+        # planned before the term starts, so the plan's own status update leaves every row planned
+        apply_plan(s, loaded, expand(loaded, CAL, 1000), dt.date(2025, 8, 1), "tester", calendar_fingerprint(CAL))
         return {o.key: o.id for o in s.execute(select(Occurrence)).scalars()}
 
 

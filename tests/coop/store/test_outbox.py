@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
-from coop.notify.robots import DeliveryResult
+from coop.notify.results import DeliveryResult
 from coop.store.outbox import Claimed, claim, release, renew, settle
 from models.db import session_scope
 from models.tables import Agency, DeliveryAttempt, Department, OutboxMessage, utcnow
@@ -17,24 +17,25 @@ LEASE = 60.0
 
 def _fill(url: str, n: int) -> None:
     with session_scope(url) as s:
-        s.execute(insert(Agency), [dict(name="测试区", full_name="测试区")])
+        s.execute(insert(Agency), [{"key": "test:测试区", "name": "测试区", "full_name": "测试区"}])
         agency = s.execute(select(Agency.id)).scalar_one()
         s.execute(
-            insert(Department), [dict(agency_id=agency, name="部门", channels=["c-wecom"], escalation_channels=[])]
+            insert(Department),
+            [{"agency_id": agency, "key": "部门", "name": "部门", "channels": ["c-wecom"], "escalation_channels": []}],
         )
         dept = s.execute(select(Department.id)).scalar_one()
         s.execute(
             insert(OutboxMessage),
             [
-                dict(
-                    dedup_key=f"k:{i}",
-                    department_id=dept,
-                    recipient_role="department",
-                    channel="c-wecom",
-                    kind="digest",
-                    subject=f"第{i}条",
-                    body="正文",
-                )
+                {
+                    "dedup_key": f"k:{i}",
+                    "department_id": dept,
+                    "recipient_role": "department",
+                    "channel": "c-wecom",
+                    "kind": "digest",
+                    "subject": f"第{i}条",
+                    "body": "正文",
+                }
                 for i in range(n)
             ],
         )
@@ -163,7 +164,100 @@ def test_a_dispatcher_that_lost_its_lease_cannot_settle_the_new_holders_row(db_u
     }[outcome]
 
     with session_scope(db_url) as s:
-        settle(s, "w1", [(old, result, "wecom", 10)], utcnow(), max_attempts=1, base=5.0, ceiling=900.0)
+        settle(s, "w1", [(old, result, "wecom", 10)], utcnow(), max_attempts=3, base=5.0, ceiling=900.0)
 
     row = _rows(db_url)[old.id]
     assert (row.status, row.claimed_by, row.last_error, row.sent_at) == ("sending", "w2", None, None)
+
+
+# -- mutation-testing survivors (tests/MUTATION.md) -----------------------------------
+
+
+def _set(url: str, message_id: int, **values: object) -> None:
+    with session_scope(url) as s:
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))  # type: ignore[arg-type]
+
+
+def test_settle_clears_what_the_outcome_makes_stale_and_records_each_attempt_whole(db_url: str) -> None:
+    _fill(db_url, 4)
+    first, second, third, fourth = _claim(db_url, "w1", 4)
+    _set(db_url, first.id, last_error="HTTP 503 earlier")  # it had failed before
+    now = utcnow() - dt.timedelta(hours=1)  # the attempts are stamped with the settle time, not the insert time
+    long = "错" * 1500
+    results = [
+        (first, DeliveryResult(True, False, 200, "wecom ok"), "wecom", 11),
+        (second, DeliveryResult(False, True, 503, "HTTP 503"), "wecom", 12),
+        (third, DeliveryResult(False, True, 429, "HTTP 429", retry_after=60.0), "wecom", 13),
+        (fourth, DeliveryResult(False, False, None, long), "email", 14),
+    ]
+    with session_scope(db_url) as s:
+        settled = settle(s, "w1", results, now, max_attempts=3, base=5.0, ceiling=900.0)
+    assert [x.outcome for x in settled] == ["sent", "retry", "retry", "dead"]
+    rows = _rows(db_url)
+    assert (rows[first.id].status, rows[first.id].last_error) == ("sent", None)
+    # Nobody holds a settled message any more: a retry waits for its time, a dead letter for a person.
+    assert [(rows[m.id].status, rows[m.id].lease_until) for m in (second, third, fourth)] == [
+        ("pending", None),
+        ("pending", None),
+        ("dead", None),
+    ]
+    with session_scope(db_url) as s:
+        attempts = s.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.outbox_id)).scalars().all()
+    assert [(a.channel_kind, a.ok, a.retryable, a.status_code, a.detail) for a in attempts] == [
+        ("wecom", True, False, 200, "wecom ok"),
+        ("wecom", False, True, 503, "HTTP 503"),
+        ("wecom", False, True, 429, "HTTP 429"),
+        ("email", False, False, None, "错" * 1000),  # cut to 1,000 characters
+    ]
+    assert all(abs((a.at.replace(tzinfo=None) - now.replace(tzinfo=None)).total_seconds()) < 1 for a in attempts)
+
+
+def test_claim_takes_the_longest_waiting_first_then_by_id(db_url: str) -> None:
+    _fill(db_url, 3)
+    with session_scope(db_url) as s:
+        ids = sorted(s.execute(select(OutboxMessage.id)).scalars())
+    earlier = utcnow() - dt.timedelta(minutes=5)
+    _set(db_url, ids[2], next_attempt_at=earlier - dt.timedelta(minutes=1))
+    for i in reversed(ids[:2]):  # the same time for both, written newest first
+        _set(db_url, i, next_attempt_at=earlier)
+    assert [m.id for m in _claim(db_url, "w1", 1)] == [ids[2]]
+    assert [m.id for m in _claim(db_url, "w1", 1)] == [ids[0]]
+
+
+def test_claim_boundaries_due_exactly_now_and_lease_ending_exactly_now(db_url: str) -> None:
+    _fill(db_url, 2)
+    now = utcnow()
+    with session_scope(db_url) as s:
+        due, leased = sorted(s.execute(select(OutboxMessage.id)).scalars())
+    _set(db_url, due, next_attempt_at=now)
+    _set(db_url, leased, status="sending", claimed_by="w0", lease_until=now)
+    with session_scope(db_url) as s:
+        # Due at `now` is due; a lease that ends at `now` still holds.
+        assert [m.id for m in claim(s, "w1", 10, now, LEASE)] == [due]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_row_locked_by_another_dispatcher_is_skipped_not_waited_for(db_url: str) -> None:
+    _fill(db_url, 2)
+    with session_scope(db_url) as first, session_scope(db_url) as second:
+        [a] = claim(first, "w1", 1, utcnow(), LEASE)  # its row stays locked until `first` commits
+        second.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting instead of skipping would fail here
+        [b] = claim(second, "w2", 1, utcnow(), LEASE)
+    assert a.id != b.id
+
+
+def test_a_claim_carries_the_whole_message_and_its_lease(db_url: str) -> None:
+    _fill(db_url, 2)
+    now = utcnow()
+    with session_scope(db_url) as s:
+        dept = s.execute(select(Department.id)).scalar_one()
+        ids = sorted(s.execute(select(OutboxMessage.id)).scalars())
+        claimed = claim(s, "w1", 10, now, LEASE)
+    assert claimed == [
+        Claimed(i, f"k:{n}", "c-wecom", f"第{n}条", "正文", 1, dept, "department") for n, i in enumerate(ids)
+    ]
+    rows = _rows(db_url)
+    for i in ids:
+        lease = rows[i].lease_until
+        assert lease is not None and rows[i].claimed_by == "w1"
+        assert abs((lease.replace(tzinfo=None) - now.replace(tzinfo=None)).total_seconds() - LEASE) < 1

@@ -12,7 +12,7 @@ from coop.calendar import WorkdayCalendar
 from coop.planning import calendar_fingerprint, expand
 from coop.store.occurrences import sweep
 from coop.store.plans import apply_plan
-from coop.store.status import occurrence_detail, overdue
+from coop.store.status import occurrence_detail, overdue, summarise
 from models.db import session_scope
 from models.tables import Occurrence
 
@@ -50,3 +50,17 @@ def test_occurrence_detail_names_agreement_clause_and_owner(db_url: str) -> None
     assert (found.agreement_id, found.clause, found.clause_title) == ("test-small", "1.1", "联合培训")
     assert (found.party, found.department, found.targets) == ("渝北区", "区委社会工作部", {"participants": 50})
     assert found.due_date == dt.date(2026, 3, 31) and found.status == "planned"
+
+
+def test_summarise_counts_each_status_and_lists_what_is_due_next(db_url: str) -> None:
+    day = dt.date(2026, 3, 20)
+    _plan_and_sweep(db_url, day)
+    with session_scope(db_url) as session:
+        [summary] = summarise(session, day, upcoming=3)
+    assert (summary.id, summary.programmes, summary.clauses, summary.occurrences) == ("test-small", 2, 3, 15)
+    assert summary.by_status == {"due": 1, "overdue": 7, "planned": 7} and summary.provisional == 3
+    assert [(d.due_date, d.status) for d in summary.next_due] == [
+        (dt.date(2026, 3, 31), "due"),
+        (dt.date(2026, 6, 30), "planned"),
+        (dt.date(2026, 9, 10), "planned"),
+    ]

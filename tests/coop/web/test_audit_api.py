@@ -69,7 +69,8 @@ def test_overdue_list_filtered_by_department(reported: Live) -> None:
         body = auditor.get("/api/v1/audit/overdue", params={"department": CHANGSHOU, "group_by": "department"}).json()
         limited = auditor.get("/api/v1/audit/overdue", params={"limit": 2}).json()
     assert body["count"] == 1 and body["items"][0]["occurrence_id"] == reported.occurrences["1.2@2025-10-01/长寿区"]
-    assert body["items"][0]["group"] == CHANGSHOU and body["items"][0]["days_overdue"] > 365
+    # working days, as the escalations count them: over a year late is over 240 working days
+    assert body["items"][0]["group"] == CHANGSHOU and body["items"][0]["days_overdue"] > 240
     assert limited["count"] == 9 and [i["due_date"] for i in limited["items"]] == ["2025-09-10", "2025-09-30"]
 
 
@@ -95,11 +96,12 @@ def test_history_shows_who_when_and_evidence(reported: Live) -> None:
         and done["evidence"][0].startswith("sha256:")
         and done["payload"]["on_time"] is False
     )
+    # the plan itself made 1.2 (due 2025-10) overdue as of its day; the later sweep has nothing left to change there
     assert [e["kind"] for e in clause["events"]] == [
         "agreement_planned",
+        "sweep_overdue",
         "occurrence_progress",
         "occurrence_waived",
-        "sweep_overdue",
     ]
     assert unknown.status_code == 404 and unknown_clause.status_code == 422
 
@@ -134,22 +136,27 @@ def test_csv_and_xlsx_exports_stream_every_occurrence(reported: Live) -> None:
 
 def test_verify_finds_the_first_tampered_event(reported: Live) -> None:
     with reported.client("auditor") as auditor:
-        assert auditor.get("/api/v1/audit/verify").json() == {
+        clean = auditor.get("/api/v1/audit/verify").json()
+        assert {k: clean[k] for k in ("ok", "events", "head_matches", "first_break_event", "first_break_reason")} == {
             "ok": True,
-            "events": 6,
+            "events": 9,  # the plan with its two sweeps, token_issued, four reports/waiver, the sweep
             "head_matches": True,
             "first_break_event": None,
             "first_break_reason": None,
         }
+        assert clean["head_id"] == clean["events"] and len(clean["head_hash"]) == 64 and clean["differences"] == 0
         with session_scope(reported.db_url) as s:
-            payload = s.execute(text("SELECT payload FROM ledger_event WHERE id = 2")).scalar_one()
+            event_id, payload = s.execute(
+                text("SELECT id, payload FROM ledger_event WHERE kind = 'occurrence_done' ORDER BY id LIMIT 1")
+            ).one()
         assert json.loads(payload)["participants"] == 45
         forged = json.dumps(
             {**json.loads(payload), "participants": 450}, ensure_ascii=False, sort_keys=True, separators=(",", ":")
         )
-        tamper(reported.db_url, "UPDATE ledger_event SET payload = :p WHERE id = 2", {"p": forged})
+        tamper(reported.db_url, "UPDATE ledger_event SET payload = :p WHERE id = :id", {"p": forged, "id": event_id})
         result = auditor.get("/api/v1/audit/verify").json()
-    assert result["ok"] is False and result["first_break_event"] == 2 and "altered" in result["first_break_reason"]
+    assert result["ok"] is False and result["first_break_event"] == event_id
+    assert "altered" in result["first_break_reason"]
 
 
 def test_auditor_downloads_evidence_by_hash(reported: Live) -> None:

@@ -1,4 +1,7 @@
-"""The signed-link HTML pages over real HTTP: single purpose, expiring, single use, validated, nothing written on refusal."""
+"""The signed-link HTML pages over real HTTP.
+
+Single purpose, expiring, single use, validated, nothing written on refusal.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import re
 
 import httpx
 import pytest
-from conftest_web import PNG, TUANQUWEI, YUBEI, Live, counts, stored_files
+from conftest_web import PLANNED, PNG, TUANQUWEI, YUBEI, Live, counts, stored_files
 from sqlalchemy import select
 
 from coop.access import LinkSigner
@@ -38,7 +41,7 @@ def test_list_link_shows_own_open_items_with_working_report_links(live: Live) ->
         assert "渝北区区委社会工作部" in page.text and "联合培训" in page.text
         assert "河小青净滩行动" not in page.text  # 团区委's clause
         links = re.findall(r'href="(/r/[^"]+)"', page.text)
-        assert len(links) == 9  # eight 1.1 quarters and 1.2 for 渝北区, all still open (never swept)
+        assert len(links) == 9  # eight 1.1 quarters and 1.2 for 渝北区, all still open (the overdue ones too)
         form = client.get(links[0])
     assert form.status_code == 200 and 'name="outcome"' in form.text
     assert page.headers["referrer-policy"] == "no-referrer" and page.headers["cache-control"] == "no-store"
@@ -75,10 +78,9 @@ def test_form_submission_records_once_and_replay_is_refused(live: Live) -> None:
         assert [r.outcome for r in reports] == ["partial", "done"]
         assert reports[0].evidence[0] == "https://example.cn/a.jpg" and reports[0].evidence[1].startswith("sha256:")
         assert len(s.execute(select(UsedLink)).all()) == 2
-        actors = {
-            e.actor for e in s.execute(select(LedgerEvent).where(LedgerEvent.kind != "agreement_planned")).scalars()
-        }
-    assert actors == {f"{YUBEI}（网页链接）"}
+        after_plan = s.execute(select(LedgerEvent).order_by(LedgerEvent.id).offset(PLANNED[1])).scalars().all()
+        events = [(e.kind, e.actor) for e in after_plan]
+    assert events == [("occurrence_progress", f"{YUBEI}（网页链接）"), ("occurrence_done", f"{YUBEI}（网页链接）")]
     assert len(stored_files(live)) == 1
 
 
@@ -86,8 +88,8 @@ def test_form_submission_records_once_and_replay_is_refused(live: Live) -> None:
     "data, files, status, text",
     [
         ({"outcome": "done", "participants": "-5"}, None, 422, "参与人数"),
-        ({"outcome": "done", "metric.participants": "999999999999"}, None, 422, "参加人数"),
-        ({"outcome": "done", "metric.participants": "1e3"}, None, 422, "参加人数"),
+        ({"outcome": "done", "metric.participants": "999999999999"}, None, 422, "参与人数"),
+        ({"outcome": "done", "metric.participants": "1e3"}, None, 422, "参与人数"),
         ({"outcome": "done", "metric.suggestions": "3"}, None, 422, "没有指标"),
         ({"outcome": "maybe"}, None, 422, "请选择完成情况"),
         ({"outcome": "cannot", "note": ""}, None, 422, "原因"),
@@ -111,7 +113,7 @@ def test_invalid_form_is_shown_again_and_nothing_is_written(
         assert text in response.text and 'id="error"' in response.text
         # The refused attempt did not use up the link.
         assert client.get(path).status_code == 200
-    assert counts(live.db_url) == (0, 1, 0)
+    assert counts(live.db_url) == PLANNED
     assert stored_files(live) == []
 
 
@@ -143,7 +145,7 @@ def test_links_expire_are_single_purpose_and_cannot_be_forged(live: Live) -> Non
         assert client.get(tampered).status_code == 404
         assert post_form(client, tampered, {"outcome": "done"}).status_code == 404
         assert client.get("/r/" + "x" * 5000).status_code == 404
-    assert counts(live.db_url) == (0, 1, 0)
+    assert counts(live.db_url) == PLANNED
 
 
 def test_link_for_another_departments_occurrence_is_404(live: Live) -> None:
@@ -155,7 +157,7 @@ def test_link_for_another_departments_occurrence_is_404(live: Live) -> None:
     own = report_link(live, key="6.1@2027-03-10", department=TUANQUWEI)
     with live.client() as client:
         assert client.get(own).status_code == 200
-    assert counts(live.db_url) == (0, 1, 0)
+    assert counts(live.db_url) == PLANNED
 
 
 def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
@@ -167,7 +169,10 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
         )
 
         def chunked():  # a well-formed upload without Content-Length: the limit is counted while reading
-            yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+            yield (
+                b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n"
+            )
             for _ in range(limit // 65536 + 2):
                 yield b"y" * 65536
 
@@ -178,7 +183,7 @@ def test_oversized_request_body_is_refused_before_parsing(live: Live) -> None:
     assert declared.status_code == 413
     assert streamed.status_code == 413
     assert too_many.status_code == 400
-    assert counts(live.db_url) == (0, 1, 0)
+    assert counts(live.db_url) == PLANNED
     assert stored_files(live) == []
 
 
@@ -194,7 +199,7 @@ def test_unstorable_text_is_refused_not_a_server_error(live: Live) -> None:
     assert nul.status_code == 422 and "不允许的字符" in nul.text
     # Bytes that are not UTF-8 are decoded leniently by the form parser (as Latin-1): stored as text, no 5xx.
     assert broken.status_code == 201, broken.text
-    assert counts(live.db_url) == (1, 2, 0)
+    assert counts(live.db_url) == (1, PLANNED[1] + 1, 0)
 
 
 def test_one_link_submitted_twice_at_once_records_once(live: Live) -> None:
@@ -215,4 +220,4 @@ def test_one_link_submitted_twice_at_once_records_once(live: Live) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(statuses) == [201, 410, 410, 410]
-    assert counts(live.db_url) == (1, 2, 0)
+    assert counts(live.db_url) == (1, PLANNED[1] + 1, 0)

@@ -1,0 +1,305 @@
+"""Deliver the outbox: claim, send concurrently, record results as they come, claim more before running dry;
+repeat until nothing is due in time.
+
+The sending itself is `coop.notify.sender.Deliverer`; this module owns the leases and the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from coop.notify.channels import Channel, resolve_channel
+from coop.notify.results import DeliveryResult, DrainReport
+from coop.notify.sender import Deliverer, Outgoing
+from coop.settings import Settings
+from coop.store.outbox import Claimed, Settled, claim, next_retry_at, release, renew, settle
+from models.db import session_scope
+from models.tables import utcnow
+
+SETTLE_TRIES = 3
+T = TypeVar("T")
+# A result waits at most this long for others to be written with it (see `_Drain.spare`): under load one
+# transaction then records several deliveries instead of one each, which halves the CPU per message.
+LINGER = 0.01
+
+
+def worker_name() -> str:
+    """`host:pid`, how leases name the dispatcher holding them."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def drain_outbox(
+    database_url: str | None = None,
+    *,
+    settings: Settings,
+    worker: str | None = None,
+    wait_seconds: float | None = None,
+    batch_size: int = 200,
+    resolve: Callable[[str], Channel] | None = None,
+) -> DrainReport:
+    """Deliver every due outbox message, waiting up to `wait_seconds` for retries that come due.
+
+    `database_url` defaults to `settings.database_url`. Each claim and each settle is its own short
+    transaction; a crash in between only delays (lease expiry). One event loop and one set of connections
+    for the whole run; the next batch is claimed while the previous one is still being delivered.
+    """
+    me = worker or worker_name()
+    budget = settings.notify_wait_seconds if wait_seconds is None else wait_seconds
+    url = database_url or settings.database_url
+    return asyncio.run(_Drain(url, me, batch_size, settings, resolve or channel_resolver(settings)).run(budget))
+
+
+def channel_resolver(settings: Settings) -> Callable[[str], Channel]:
+    """Channels by name; an unconfigured one goes to the local inbox unless COOP_REQUIRE_CHANNELS=1."""
+    inbox = None if settings.require_channels else settings.inbox_dir
+    return functools.partial(resolve_channel, inbox=inbox)
+
+
+Result = tuple[int, DeliveryResult, str, int, int]  # (outbox id, result, channel kind, duration ms, requests)
+
+
+class _Drain:
+    """The state of one run. Every held message is in exactly one place: waiting for its turn, being sent,
+    sent but not yet recorded (`results`), or not sent and to be handed back (`unsent`).
+
+    Leases are renewed while messages are held: one waiting its turn (per-channel pacing may hold it for
+    minutes) does not lose its lease to another dispatcher, and a crashed dispatcher's leases still run out.
+    """
+
+    def __init__(
+        self, database_url: str, worker: str, batch_size: int, cfg: Settings, resolve: Callable[[str], Channel]
+    ):
+        self.url, self.worker, self.batch_size, self.cfg, self.resolve = database_url, worker, batch_size, cfg, resolve
+        self.report = DrainReport()
+        self.held: dict[int, Claimed] = {}  # claimed by us and not yet recorded; the newest claim of each row
+        self.lease_end: dict[int, float] = {}  # time.monotonic() by which each held message's lease runs out
+        self.waiting: set[int] = set()  # held, not yet past pacing and a free slot
+        self.lost: set[int] = set()  # held, but a renewal found another dispatcher had taken it: not to be sent
+        self.renew_at = 0.0  # time.monotonic() when the held leases are next extended
+        self.results: list[Result] = []
+        self.unsent: list[int] = []
+        self.unrecorded = 0  # requests of the messages in `results` or being written right now
+        self.sending = 0  # requests of the deliveries under way
+        self.first_result = 0.0  # time.monotonic() when the oldest of `results` came in
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.failure: BaseException | None = None  # a delivery task died of a bug: the run fails with it
+        self.changed = asyncio.Event()  # something above moved: the main loop looks again
+        self.room = asyncio.Condition()  # notified when recorded requests leave room for more
+        # What a crash may send again is what is under way plus what was sent but not yet recorded, counted
+        # in requests (a long message goes in parts, and the whole message goes again). A delivery starts
+        # only while those stay within the concurrency plus `spare`, or when nothing else is under way.
+        # Results are written as soon as `spare` requests' worth are waiting (or LINGER passed, or nothing
+        # else is under way).
+        self.limit = max(1, cfg.notify_concurrency)
+        self.spare = max(1, self.limit // 8)
+        # Claim more when fewer than this wait for a slot, so no slot idles while the claim runs.
+        self.low_water = self.limit
+        # A message is sent only while at least this much of its lease is left: once a lease runs out
+        # another dispatcher may claim the row and send it too. Half the lease at most, so that a freshly
+        # claimed message always qualifies even when the lease is shorter than the delivery timeout.
+        self.lease_margin = min(cfg.notify_timeout_seconds, cfg.notify_lease_seconds / 2)
+        # Renewed each third of a lease, so what is left never drops below two thirds (above the margin).
+        self.renew_every = cfg.notify_lease_seconds / 3
+
+    async def run(self, budget: float) -> DrainReport:
+        # apprise is synchronous: give it as many threads as deliveries may be in flight (the default pool
+        # has ~6), plus the database's claim and settle.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=self.cfg.notify_concurrency + 4))
+        deadline = time.monotonic() + budget
+        cfg = self.cfg
+        async with Deliverer(
+            self.resolve, cfg.notify_concurrency, cfg.notify_rate_per_minute, cfg.notify_timeout_seconds
+        ) as self.deliverer:
+            try:
+                while True:
+                    await self._round()
+                    upcoming = await asyncio.to_thread(self._next_retry_at)
+                    if upcoming is None:
+                        return self.report
+                    wait = (upcoming - utcnow()).total_seconds()
+                    if time.monotonic() + max(wait, 0) > deadline:
+                        return self.report
+                    await asyncio.sleep(min(max(wait, 0.01), 5.0))
+            finally:
+                for task in self.tasks:
+                    task.cancel()
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _round(self) -> None:
+        """Claim, deliver and record until a claim comes back empty and everything held is recorded."""
+        exhausted = False
+        while True:
+            if self.failure is not None:
+                raise self.failure
+            if self.held and time.monotonic() >= self.renew_at:
+                await self._renew()
+                continue
+            if not exhausted and len(self.waiting) < self.low_water:
+                exhausted = not await self._claim()
+                continue
+            if self.unsent or self.results:
+                linger = self.first_result + LINGER - time.monotonic()
+                if self.unsent or linger <= 0 or self.unrecorded >= self.spare or not self.sending:
+                    await self._record()  # deliveries go on meanwhile
+                    continue
+                renewal = self._until_renewal()
+                await self._changes(linger if renewal is None else min(linger, renewal))
+                continue
+            if exhausted and not self.tasks:
+                return
+            await self._changes(self._until_renewal())
+
+    def _until_renewal(self) -> float | None:
+        return max(0.0, self.renew_at - time.monotonic()) if self.held else None
+
+    async def _changes(self, timeout: float | None = None) -> None:
+        """Until a delivery moves on (or `timeout` passes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        self.changed.clear()
+
+    async def _claim(self) -> bool:
+        started = time.monotonic()  # no later than the `now` the lease is counted from
+        batch = await asyncio.to_thread(self._claim_batch)
+        if not batch:
+            return False
+        self.report.rounds += 1
+        if not self.held:
+            self.renew_at = started + self.renew_every
+        for message in batch:
+            fresh = message.id not in self.held
+            # Ours already (its lease ran out while it waited here): keep the one copy, under the new claim.
+            self.held[message.id] = message
+            self.lease_end[message.id] = started + self.cfg.notify_lease_seconds
+            self.lost.discard(message.id)
+            if fresh:
+                self.waiting.add(message.id)
+                task = asyncio.create_task(self._deliver(message))
+                self.tasks.add(task)
+                task.add_done_callback(self._finished)
+        return True
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+        self.changed.set()
+
+    async def _deliver(self, message: Claimed) -> None:
+        outgoing = Outgoing(message.id, message.dedup_key, message.channel, message.subject, message.body)
+        requests = 0  # once under way
+
+        def fits(needs: int) -> bool:
+            used = self.sending + self.unrecorded
+            return used == 0 or used + needs <= self.limit + self.spare
+
+        async def ready(needs: int) -> bool:
+            nonlocal requests
+            self.waiting.discard(message.id)
+            self.changed.set()
+            async with self.room:
+                await self.room.wait_for(lambda: fits(needs))
+            if message.id in self.lost:
+                self.lost.discard(message.id)
+                del self.held[message.id], self.lease_end[message.id]
+                return False
+            if time.monotonic() + self.lease_margin > self.lease_end[message.id]:  # renewals fell behind
+                self.unsent.append(message.id)
+                return False
+            self.sending += needs
+            requests = needs
+            return True
+
+        try:
+            delivered = await self.deliverer.deliver(outgoing, ready)
+        finally:
+            self.waiting.discard(message.id)
+        self.sending -= requests
+        if delivered is not None:
+            if not self.results:
+                self.first_result = time.monotonic()
+            self.unrecorded += requests
+            self.results.append((message.id, delivered.result, delivered.channel_kind, delivered.duration_ms, requests))
+
+    async def _record(self) -> None:
+        """Write every result gathered so far, and hand back what was not sent, in one transaction."""
+        results, self.results = self.results, []
+        unsent, self.unsent = self.unsent, []
+        deliveries = [(self.held[i], result, kind, ms) for i, result, kind, ms, _ in results]
+        settled = await asyncio.to_thread(self._write, deliveries, [self.held[i] for i in unsent])
+        for i in [r[0] for r in results] + unsent:
+            del self.held[i], self.lease_end[i]
+            self.lost.discard(i)
+        self.unrecorded -= sum(r[4] for r in results)
+        self.report.add(settled)
+        async with self.room:
+            self.room.notify_all()
+
+    async def _renew(self) -> None:
+        started = time.monotonic()
+        ids = list(self.held)
+        kept = await asyncio.to_thread(self._renew_leases, ids)
+        for i in ids:
+            if i in kept:
+                self.lease_end[i] = started + self.cfg.notify_lease_seconds
+            elif i in self.held:
+                self.lost.add(i)
+        self.renew_at = started + self.renew_every
+
+    def _renew_leases(self, ids: list[int]) -> set[int]:
+        return self._transaction(
+            lambda session: renew(session, self.worker, ids, utcnow(), self.cfg.notify_lease_seconds)
+        )
+
+    def _claim_batch(self) -> list[Claimed]:
+        with session_scope(self.url) as session:
+            return claim(session, self.worker, self.batch_size, utcnow(), self.cfg.notify_lease_seconds)
+
+    def _next_retry_at(self) -> dt.datetime | None:
+        with session_scope(self.url) as session:
+            return next_retry_at(session)
+
+    def _write(
+        self, deliveries: list[tuple[Claimed, DeliveryResult, str, int]], unsent: list[Claimed]
+    ) -> list[Settled]:
+        cfg = self.cfg
+
+        def write(session: Session) -> list[Settled]:
+            release(session, self.worker, unsent)
+            return settle(
+                session,
+                self.worker,
+                deliveries,
+                utcnow(),
+                cfg.notify_max_attempts,
+                cfg.notify_backoff_seconds,
+                cfg.notify_backoff_max_seconds,
+            )
+
+        return self._transaction(write)
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        # What is being recorded has already gone out (or is going out): if the database connection drops,
+        # write it on a fresh one rather than die and let the leases run out, which would send it all again.
+        tries = 1
+        while True:
+            try:
+                with session_scope(self.url) as session:
+                    return work(session)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or tries >= SETTLE_TRIES:
+                    raise
+                time.sleep(0.2 * tries)
+                tries += 1

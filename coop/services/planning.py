@@ -1,0 +1,195 @@
+"""Plan agreements: load, validate and expand a file, then write its plan — one transaction per agreement.
+
+`plan_agreement` plans one file (the web form and, step by step, the `plan-agreement` flow). `plan_files` plans
+many in a row: the next files are read and expanded while the current ones are written. Reading and expanding is
+Python work; writing waits mostly on the database (the sqlite3 and psycopg drivers release the GIL there), so one
+helper thread keeps both busy. Agreements are written in groups of about `GROUP_ROWS` occurrences per commit, each
+inside its own savepoint: a plan is still all or nothing per agreement (a file that fails rolls back to its
+savepoint and does not stop the others), but the database pays one commit per group instead of one per agreement —
+on SQLite each commit rewrites every index page it touched, which cost more than the rows themselves. An outcome is
+reported only once its group has committed, so what the caller is told has happened is durable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from coop.agreement.loader import LoadedAgreement, load_agreement
+from coop.agreement.organisations import REGISTRY_FILE
+from coop.calendar import WorkdayCalendar, season_calendar
+from coop.errors import CoopError
+from coop.planning import (
+    PlannedOccurrence,
+    PlanResult,
+    calendar_fingerprint,
+    check_unique_keys,
+    expand,
+    schedule_fingerprint,
+)
+from coop.settings import Settings
+from coop.store.plans import apply_plan
+from models.db import session_scope
+
+LOOKAHEAD = 2  # files prepared ahead of the writer; bounds memory to a few agreements' occurrences
+GROUP_ROWS = 100_000  # occurrences per commit; also bounds how long other writers wait for the database
+
+
+@dataclass(frozen=True)
+class PlannedAgreement:
+    """One planned file: what was read, what it yields, and what the plan changed."""
+
+    loaded: LoadedAgreement
+    planned: list[PlannedOccurrence]
+    result: PlanResult
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One file of `plan_files`: its result, or the user error that stopped it (the others go on)."""
+
+    path: str
+    result: PlanResult | None = None
+    error: CoopError | None = None
+    occurrences: int = 0
+    prepare_seconds: float = 0.0  # in the helper thread, overlapping the previous file's write
+    write_seconds: float = 0.0
+
+
+@lru_cache(maxsize=4)
+def _calendar(overrides: Path | None) -> WorkdayCalendar:
+    """One calendar per overrides file and process: its year tables are costly to build."""
+    return WorkdayCalendar(overrides)
+
+
+def agreement_files(directory: str | Path) -> list[str]:
+    """Every agreement file (`*.yaml`) in `directory`, sorted: the order batch plans run and report in.
+
+    The organisation registry (organisations.yaml) beside them is not an agreement."""
+    return [str(p) for p in sorted(Path(directory).glob("*.yaml")) if p.name != REGISTRY_FILE]
+
+
+def load(path: str | Path) -> LoadedAgreement:
+    """Read and validate one agreement file; an invalid file raises `AgreementError` listing every file:line."""
+    return load_agreement(path)
+
+
+def expand_checked(
+    loaded: LoadedAgreement, settings: Settings, calendar: WorkdayCalendar | None = None
+) -> list[PlannedOccurrence]:
+    """Every dated occurrence the agreement yields over its term, refusing absurd or colliding recurrences.
+
+    `calendar` None: the process's calendar for `settings.calendar_overrides` (`refresh-calendar` reads it afresh)."""
+    planned = expand(
+        loaded,
+        calendar or _calendar(settings.calendar_overrides),
+        settings.max_occurrences_per_clause,
+        season_calendar(settings.seasons_file),
+    )
+    check_unique_keys(planned, loaded)
+    return planned
+
+
+def calendar_version(loaded: LoadedAgreement, settings: Settings, calendar: WorkdayCalendar | None = None) -> str:
+    """The calendar data an agreement's plan depends on, as stored with the plan (`agreement.calendar_version`)."""
+    workdays = calendar or _calendar(settings.calendar_overrides)
+    return calendar_fingerprint(workdays) + schedule_fingerprint(loaded, season_calendar(settings.seasons_file))
+
+
+def prepare(path: str | Path, settings: Settings) -> tuple[LoadedAgreement, list[PlannedOccurrence]]:
+    """Load, validate and expand one file: everything before the database."""
+    loaded = load(path)
+    return loaded, expand_checked(loaded, settings)
+
+
+def write(
+    database_url: str,
+    loaded: LoadedAgreement,
+    planned: list[PlannedOccurrence],
+    today: dt.date,
+    actor: str,
+    *,
+    settings: Settings,
+) -> PlanResult:
+    """Store one agreement's plan in one transaction: a failure anywhere leaves the database as it was."""
+    fingerprint = calendar_version(loaded, settings)
+    with session_scope(database_url) as session:
+        return apply_plan(
+            session, loaded, planned, today, actor, fingerprint, notify_horizon_days=settings.notify_horizon_days
+        )
+
+
+def plan_agreement(
+    database_url: str, path: str | Path, today: dt.date, actor: str, *, settings: Settings
+) -> PlannedAgreement:
+    """Plan (or re-plan) one agreement file; re-planning an unchanged file writes nothing."""
+    loaded, planned = prepare(path, settings)
+    return PlannedAgreement(loaded, planned, write(database_url, loaded, planned, today, actor, settings=settings))
+
+
+def _timed_prepare(path: str | Path, settings: Settings) -> tuple[LoadedAgreement, list[PlannedOccurrence], float]:
+    started = time.perf_counter()
+    loaded, planned = prepare(path, settings)
+    return loaded, planned, time.perf_counter() - started
+
+
+def plan_files(
+    database_url: str,
+    paths: Iterable[str | Path],
+    today: dt.date,
+    actor: str,
+    *,
+    settings: Settings,
+    group_rows: int = GROUP_ROWS,
+) -> Iterator[FileOutcome]:
+    """Plan many files, outcomes in the order of `paths`; a bad file or refused plan is reported, not raised."""
+    pending: deque[tuple[str, Future[tuple[LoadedAgreement, list[PlannedOccurrence], float]]]] = deque()
+    todo = (p for p in paths if Path(p).name != REGISTRY_FILE)  # `coop plan agreements/*.yaml` names the registry too
+    fingerprint = calendar_fingerprint(_calendar(settings.calendar_overrides))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coop-prepare") as pool:
+
+        def ahead() -> None:
+            while len(pending) <= LOOKAHEAD and (path := next(todo, None)) is not None:
+                pending.append((str(path), pool.submit(_timed_prepare, path, settings)))
+
+        ahead()
+        while pending:
+            group: list[FileOutcome] = []
+            rows = 0
+            with session_scope(database_url) as session:
+                while pending and rows < group_rows:
+                    path, future = pending.popleft()
+                    ahead()
+                    try:
+                        loaded, planned, prepared = future.result()
+                    except CoopError as exc:
+                        group.append(FileOutcome(path, error=exc))
+                        continue
+                    started = time.perf_counter()
+                    try:
+                        with session.begin_nested():
+                            result = apply_plan(
+                                session,
+                                loaded,
+                                planned,
+                                today,
+                                actor,
+                                fingerprint + schedule_fingerprint(loaded, season_calendar(settings.seasons_file)),
+                                notify_horizon_days=settings.notify_horizon_days,
+                            )
+                    except CoopError as exc:
+                        group.append(FileOutcome(path, error=exc, occurrences=len(planned), prepare_seconds=prepared))
+                        continue
+                    rows += 0 if result.unchanged else len(planned)
+                    group.append(FileOutcome(path, result, None, len(planned), prepared, time.perf_counter() - started))
+                    del loaded, planned
+                started = time.perf_counter()
+            if group:  # the commit is part of writing the group; charge it to its last file
+                group[-1] = replace(group[-1], write_seconds=group[-1].write_seconds + time.perf_counter() - started)
+            yield from group

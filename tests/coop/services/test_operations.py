@@ -1,0 +1,275 @@
+"""Coordinator operations: each one's effect, its ledger event under the named coordinator, and who is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+from sqlalchemy import func, select
+
+from coop.errors import CoopError, Forbidden, InvalidTransition
+from coop.report import CompletionReport
+from coop.services import operations
+from coop.services.coordinators import (
+    Coordinator,
+    TokenRefused,
+    coordinator_named,
+    issue_coordinator_token,
+    revoke_token,
+)
+from coop.services.notifications import queue_notifications
+from coop.services.planning import plan_agreement
+from coop.services.reports import record_report
+from coop.services.sweep import sweep_statuses
+from coop.settings import Settings
+from coop.store.access import principal_for_token
+from models.db import session_scope
+from models.tables import LedgerEvent, Notice, Occurrence, OutboxMessage, Report, utcnow
+
+PLAN_DAY = dt.date(2026, 3, 1)
+YUBEI = "渝北区/区委社会工作部"
+TUANQUWEI = "渝北区/团区委"
+CHANGSHOU = "长寿区/区委社会工作部"
+
+
+def _settings(db_url: str) -> Settings:
+    return Settings(database_url=db_url, secret_key="test-secret-key-for-links-0123456789")  # type: ignore[arg-type]
+
+
+def plan(db_url: str, path: Path = FIXTURES / "small.yaml") -> dict[str, int]:
+    plan_agreement(db_url, path, PLAN_DAY, "测试", settings=_settings(db_url))
+    with session_scope(db_url) as s:
+        return {o.key: o.id for o in s.execute(select(Occurrence)).scalars() if o.id is not None}
+
+
+@pytest.fixture
+def planned(db_url: str) -> dict[str, int]:
+    return plan(db_url)
+
+
+@pytest.fixture
+def chief(db_url: str, planned: dict[str, int]) -> Coordinator:
+    """The first named coordinator, bootstrapped with the shared token."""
+    issue_coordinator_token(db_url, "张协调", None)
+    return coordinator_named(db_url, "张协调")
+
+
+def occurrence(db_url: str, oid: int) -> Occurrence:
+    with session_scope(db_url) as s:
+        occ = s.get(Occurrence, oid)
+        assert occ is not None
+        return occ
+
+
+def events(db_url: str, kind: str | None = None) -> list[LedgerEvent]:
+    with session_scope(db_url) as s:
+        query = select(LedgerEvent).order_by(LedgerEvent.id)
+        if kind:
+            query = query.where(LedgerEvent.kind == kind)
+        return list(s.execute(query).scalars())
+
+
+def ledger_count(db_url: str) -> int:
+    with session_scope(db_url) as s:
+        return s.execute(select(func.count()).select_from(LedgerEvent)).scalar_one()
+
+
+def test_extend_moves_the_due_date_and_the_overdue_status_with_it(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-03-31"]
+    sweep_statuses(db_url, dt.date(2026, 4, 2), "测试")
+    assert occurrence(db_url, oid).status == "overdue"
+    result = operations.extend(db_url, chief, oid, dt.date(2026, 4, 30), "场地改造，推迟一个月", dt.date(2026, 4, 2))
+    occ = occurrence(db_url, oid)
+    assert (occ.due_date, occ.status, occ.planned_due_date) == (dt.date(2026, 4, 30), "due", dt.date(2026, 3, 31))
+    [event] = events(db_url, "occurrence_extended")
+    assert event.id == result.event_id and event.occurrence_id == oid
+    assert event.actor == chief.actor == f"张协调（协调人令牌 #{chief.token_id}）"
+    payload = json.loads(event.payload)
+    assert payload["reason"] == "场地改造，推迟一个月"
+    assert payload["before"]["due_date"] == "2026-03-31" and payload["after"]["due_date"] == "2026-04-30"
+    with pytest.raises(CoopError, match="应晚于当前截止日期"):
+        operations.extend(db_url, chief, oid, dt.date(2026, 4, 1), "提前", dt.date(2026, 4, 2))
+    # The department hears of the change through its next digest.
+    with session_scope(db_url) as s:
+        kinds = [n.kind for n in s.execute(select(Notice).where(Notice.occurrence_id == oid)).scalars()]
+    assert "changed" in kinds
+
+
+def test_every_operation_needs_a_reason_and_a_refusal_writes_nothing(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    before = ledger_count(db_url)
+    for name in ("suspend", "reopen", "waive", "cancel"):
+        with pytest.raises(CoopError, match="必须说明理由"):
+            operations.apply(db_url, chief, name, oid, "  ", today=PLAN_DAY)  # type: ignore[arg-type]
+    with pytest.raises(CoopError, match="必须说明理由"):
+        operations.extend(db_url, chief, oid, dt.date(2026, 9, 1), "")
+    with pytest.raises(CoopError, match="必须说明理由"):
+        operations.reassign(db_url, chief, oid, TUANQUWEI, "")
+    assert ledger_count(db_url) == before
+    assert occurrence(db_url, oid).status == "planned"
+
+
+def test_suspended_task_is_neither_overdue_nor_escalated_and_resumes_with_its_clock_stopped(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    held, other = planned["1.1@2026-03-31"], planned["6.1@2026-03-10"]
+    operations.suspend(db_url, chief, held, "汛期暂停下河活动", dt.date(2026, 3, 20))
+    assert (occurrence(db_url, held).status, occurrence(db_url, held).suspended_on) == (
+        "suspended",
+        dt.date(2026, 3, 20),
+    )
+    late = dt.date(2026, 4, 30)
+    sweep_statuses(db_url, late, "测试")
+    queue_notifications(db_url, late, _settings(db_url))
+    assert occurrence(db_url, held).status == "suspended"
+    assert occurrence(db_url, other).status == "overdue"
+    with session_scope(db_url) as s:
+        told = {(n.occurrence_id, n.kind) for n in s.execute(select(Notice)).scalars()}
+    assert (other, "escalation") in told
+    assert not {kind for oid, kind in told if oid == held} - {"changed", "planned"}
+
+    with pytest.raises(InvalidTransition, match="已暂停"):
+        operations.suspend(db_url, chief, held, "再暂停", late)
+    result = operations.resume(db_url, chief, held, "汛期结束", dt.date(2026, 5, 5))
+    occ = occurrence(db_url, held)
+    # 46 days suspended (3-20 → 5-5): the due date moves by as much, so it is not overdue on resuming.
+    assert (occ.due_date, occ.status, occ.suspended_on) == (dt.date(2026, 5, 16), "due", None)
+    assert result.status == "due"
+    assert json.loads(events(db_url, "occurrence_resumed")[0].payload)["days_suspended"] == 46
+
+
+def test_reopen_keeps_the_report_and_the_row(db_url: str, planned: dict[str, int], chief: Coordinator) -> None:
+    oid = planned["1.1@2026-06-30"]
+    record_report(db_url, CompletionReport(oid, YUBEI, "done", participants=60), YUBEI)
+    with pytest.raises(InvalidTransition):
+        operations.reopen(db_url, chief, planned["1.1@2026-09-30"], "未完成的任务不能重新打开", PLAN_DAY)
+    operations.reopen(db_url, chief, oid, "佐证材料不全，请补充签到表", dt.date(2026, 6, 20))
+    occ = occurrence(db_url, oid)
+    assert (occ.status, occ.closed_at) == ("due", None)
+    with session_scope(db_url) as s:
+        assert s.execute(select(func.count()).where(Report.occurrence_id == oid)).scalar_one() == 1
+        assert s.execute(select(func.count()).where(Occurrence.key == "1.1@2026-06-30")).scalar_one() == 1
+    kinds = [e.kind for e in events(db_url) if e.occurrence_id == oid]
+    assert kinds == ["occurrence_done", "occurrence_reopened"]
+
+
+def test_reassign_within_the_agreement_only(db_url: str, planned: dict[str, int], chief: Coordinator) -> None:
+    oid = planned["1.1@2026-09-30"]
+    with session_scope(db_url) as s:
+        yubei = s.get(Occurrence, oid).department_id  # type: ignore[union-attr]
+    result = operations.reassign(db_url, chief, oid, TUANQUWEI, "团区委牵头本次培训")
+    occ = occurrence(db_url, oid)
+    assert occ.department_id == result.department_id != yubei and occ.planned_department_id == yubei
+    payload = json.loads(events(db_url, "occurrence_reassigned")[0].payload)
+    assert (payload["before"]["department"], payload["after"]["department"]) == (YUBEI, TUANQUWEI)
+    with pytest.raises(Forbidden):
+        operations.reassign(db_url, chief, oid, "渝中区/不存在", "无此部门")
+    with pytest.raises(CoopError, match="已由"):
+        operations.reassign(db_url, chief, oid, TUANQUWEI, "重复")
+
+
+def test_waive_and_cancel_are_operations_too(db_url: str, planned: dict[str, int], chief: Coordinator) -> None:
+    suspended = planned["1.1@2026-12-31"]
+    operations.suspend(db_url, chief, suspended, "等待上级意见", PLAN_DAY)
+    waived = operations.waive(db_url, chief, suspended, "上级同意豁免")
+    cancelled = operations.cancel(db_url, chief, planned["1.1@2027-03-31"], "活动停办")
+    assert (waived.status, cancelled.status) == ("waived", "cancelled")
+    assert occurrence(db_url, suspended).suspended_on is None
+    with pytest.raises(InvalidTransition):
+        operations.cancel(db_url, chief, suspended, "再次")
+    assert {e.actor for e in events(db_url) if e.kind in ("occurrence_waived", "occurrence_cancelled")} == {chief.actor}
+
+
+def test_the_shared_token_bootstraps_only_the_first_coordinator(db_url: str, planned: dict[str, int]) -> None:
+    first = issue_coordinator_token(db_url, "张协调", None)
+    with pytest.raises(Forbidden, match="已有具名协调人"):
+        issue_coordinator_token(db_url, "李冒名", None)
+    chief = coordinator_named(db_url, "张协调")
+    second = issue_coordinator_token(db_url, "李协调", chief, ttl_days=30)
+    issued = events(db_url, "token_issued")
+    assert [e.actor for e in issued] == ["COOP_COORDINATOR_TOKEN（初始协调人令牌）", chief.actor]
+    assert [json.loads(e.payload)["token_id"] for e in issued] == [first.id, second.id]
+    assert first.token not in "".join(e.payload for e in issued)
+    with session_scope(db_url) as s:
+        principal = principal_for_token(s, second.token)
+    assert principal is not None and principal.person == "李协调" and principal.actor.startswith("李协调（")
+
+
+def test_revoked_and_expired_tokens_are_refused(db_url: str, planned: dict[str, int], chief: Coordinator) -> None:
+    oid = planned["1.1@2026-06-30"]
+    deputy_token = issue_coordinator_token(db_url, "李协调", chief)
+    deputy = coordinator_named(db_url, "李协调")
+    revoke_token(db_url, deputy.token_id, "调离岗位", chief)
+    [revoked] = events(db_url, "token_revoked")
+    assert revoked.actor == chief.actor and json.loads(revoked.payload)["reason"] == "调离岗位"
+    with pytest.raises(TokenRefused, match="已撤销"):
+        operations.suspend(db_url, deputy, oid, "撤销后不能操作", PLAN_DAY)
+    with pytest.raises(TokenRefused):
+        coordinator_named(db_url, "李协调")
+    with session_scope(db_url) as s:
+        assert principal_for_token(s, deputy_token.token) is None
+
+    long_ago = utcnow() - dt.timedelta(days=40)
+    stale_token = issue_coordinator_token(db_url, "王过期", chief, ttl_days=30, now=long_ago)
+    with session_scope(db_url) as s:
+        assert principal_for_token(s, stale_token.token) is None
+    stale = Coordinator(stale_token.id, "王过期")
+    with pytest.raises(TokenRefused, match="过期"):
+        operations.suspend(db_url, stale, oid, "过期后不能操作", PLAN_DAY)
+    assert occurrence(db_url, oid).status == "planned"
+
+
+def test_a_coordinator_limited_to_one_agreement_is_refused_on_another(
+    db_url: str, planned: dict[str, int], chief: Coordinator, tmp_path: Path
+) -> None:
+    other_file = tmp_path / "other.yaml"
+    text = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
+    other_file.write_text(text.replace("id: test-small", "id: test-other", 1), encoding="utf-8")
+    plan(db_url, other_file)
+    with session_scope(db_url) as s:
+        theirs = s.execute(
+            select(Occurrence.id).where(Occurrence.agreement_id == "test-other", Occurrence.key == "1.1@2026-06-30")
+        ).scalar_one()
+    issue_coordinator_token(db_url, "赵专员", chief, agreements=["test-small"])
+    limited = coordinator_named(db_url, "赵专员")
+    assert limited.agreements == {"test-small"}
+    operations.suspend(db_url, limited, planned["1.1@2026-06-30"], "本协议内可以操作", PLAN_DAY)
+    before = ledger_count(db_url)
+    with pytest.raises(TokenRefused, match="只负责协议 test-small"):
+        operations.suspend(db_url, limited, theirs, "越权", PLAN_DAY)
+    with pytest.raises(Forbidden, match="只能签发限于这些协议的令牌"):
+        issue_coordinator_token(db_url, "钱越权", limited)
+    with pytest.raises(Forbidden):
+        revoke_token(db_url, chief.token_id, "越权撤销", limited)
+    assert ledger_count(db_url) == before
+    assert occurrence(db_url, theirs).status == "planned"
+
+
+def test_the_departments_digest_tells_each_decision_with_its_reason_and_coordinator(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+
+    moved, held = planned["1.1@2026-03-31"], planned["1.1@2026-06-30"]
+    day = dt.date(2026, 3, 2)
+    queue_notifications(db_url, day, _settings(db_url))  # the plan's own notices go out first
+    with session_scope(db_url) as s:
+        sent = {m.id for m in s.execute(select(OutboxMessage)).scalars()}
+    operations.extend(db_url, chief, moved, dt.date(2026, 4, 30), "场地改造，推迟一个月", day)
+    operations.suspend(db_url, chief, held, "汛期暂停下河活动", day)
+    operations.reassign(db_url, chief, planned["1.1@2026-09-30"], TUANQUWEI, "团区委牵头青年培训")
+    queue_notifications(db_url, day, _settings(db_url))
+    with session_scope(db_url) as s:
+        bodies = [m.body for m in s.execute(select(OutboxMessage)).scalars() if m.id not in sent]
+    [body] = bodies
+    assert "延期至 2026-04-30（原截止 2026-03-31；原因：场地改造，推迟一个月；协调人：张协调）" in body
+    assert "暂停办理，暂停期间不计逾期、不督办（原因：汛期暂停下河活动；协调人：张协调）" in body
+    # The department that no longer owes the reassigned task is told so, with the reason.
+    assert "改派：由 渝北区区委社会工作部 改由 渝北区团区委 负责（原因：团区委牵头青年培训；协调人：张协调）" in body
+    assert "贵单位无需再办理" in body
