@@ -21,6 +21,8 @@ install: $(STAMP)
 
 ## Plan every shipped agreement into ./coop.db through the real Prefect flow and print the summary.
 demo: $(STAMP)
+	$(BIN)/coop db upgrade
+	$(BIN)/python -m flows.plan_agreement
 	$(BIN)/coop demo
 
 ## The department report form and the JSON API (OpenAPI at /docs) on http://127.0.0.1:8000; Ctrl-C stops.

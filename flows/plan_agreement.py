@@ -76,3 +76,8 @@ def plan_all_agreements(
     if failed:
         raise PlansFailed(len(failed), len(states))
     return [s.result() for s in states]
+
+
+if __name__ == "__main__":
+    # `make demo`: the real flow on Prefect's ephemeral server (nothing to start first); `coop demo` then shows it.
+    plan_all_agreements()
