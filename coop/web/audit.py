@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -18,22 +18,16 @@ from coop.web.deps import AuditorDep, SettingsDep
 from coop.web.schemas import (
     ClauseHistoryOut,
     Day,
-    ErrorOut,
     OccurrenceHistoryOut,
     OverdueReport,
     ProgressReport,
     RatesReport,
     VerifyOut,
+    error_responses,
 )
 
 router = APIRouter(prefix="/api/v1/audit", tags=["审计 audit"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut},
-    401: {"model": ErrorOut},
-    403: {"model": ErrorOut},
-    404: {"model": ErrorOut},
-    422: {"model": ErrorOut},
-}
+ERRORS = error_responses(400, 401, 403, 404, 422)
 Name = Annotated[str | None, Query(max_length=200)]
 
 

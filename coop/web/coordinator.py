@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
@@ -13,21 +13,13 @@ from coop.services import operations, planning
 from coop.services.coordinators import coordinator_from_principal
 from coop.store.occurrences import agreement_of, resolve_department
 from coop.web.deps import CoordinatorDep, SettingsDep, SignerDep
-from coop.web.schemas import ErrorOut, EventOut, LinkIn, LinkOut, PlanIn, PlanOut, ReasonIn
+from coop.web.schemas import EventOut, LinkIn, LinkOut, PlanIn, PlanOut, ReasonIn, error_responses
 from models.db import session_scope
 from models.tables import Occurrence
 
 router = APIRouter(prefix="/api/v1/coordinator", tags=["协调人 coordinator"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut},
-    401: {"model": ErrorOut},
-    413: {"model": ErrorOut},
-    403: {"model": ErrorOut},
-    404: {"model": ErrorOut},
-    409: {"model": ErrorOut},
-    422: {"model": ErrorOut},
-}
+ERRORS = error_responses(400, 401, 413, 403, 404, 409, 422)
 
 
 @router.post("/occurrences/{occurrence_id}/waive", response_model=EventOut, responses=ERRORS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
@@ -13,21 +13,23 @@ from coop.report import CompletionReport
 from coop.services import evidence, reports
 from coop.store import access as store
 from coop.web.deps import DepartmentDep, PrincipalDep, SettingsDep
-from coop.web.schemas import DepartmentOut, ErrorOut, EvidenceOut, MeOut, OccurrenceOut, ReportIn, ReportOut
+from coop.web.schemas import (
+    DepartmentOut,
+    ErrorOut,
+    EvidenceOut,
+    MeOut,
+    OccurrenceOut,
+    ReportIn,
+    ReportOut,
+    error_responses,
+)
 from models.db import session_scope
 
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="文件的 sha256（上传时返回）")]
 
 router = APIRouter(prefix="/api/v1", tags=["部门 department"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut},
-    401: {"model": ErrorOut},
-    413: {"model": ErrorOut},
-    403: {"model": ErrorOut},
-    404: {"model": ErrorOut},
-    422: {"model": ErrorOut},
-}
+ERRORS = error_responses(400, 401, 413, 403, 404, 422)
 
 
 @router.get("/me", response_model=MeOut, responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}})

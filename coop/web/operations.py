@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -16,12 +16,12 @@ from coop.errors import BackfillRefused, CoopError
 from coop.services import backfill, coordinators, operations
 from coop.services.coordinators import Coordinator
 from coop.web.deps import CoordinatorDep, IssuerDep, SettingsDep
-from coop.web.schemas import ErrorOut, PlainText, ReasonIn
+from coop.web.schemas import PlainText, ReasonIn, error_responses
 
 router = APIRouter(prefix="/api/v1/coordinator", tags=["协调人 coordinator"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1, description="令牌编号")]
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)}
+ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422)
 MAX_BACKFILL_BYTES = 5 * 1024 * 1024
 
 

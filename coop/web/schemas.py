@@ -221,3 +221,8 @@ class ErrorOut(BaseModel):
     """A refusal: a sentence in Chinese and English, or FastAPI's list of field errors."""
 
     detail: str | list[dict[str, Any]]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a router: every error status it may answer with has the one `ErrorOut` shape."""
+    return {code: {"model": ErrorOut} for code in codes}
