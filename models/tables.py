@@ -174,6 +174,7 @@ class Occurrence(SQLModel, table=True):
     due_date: dt.date
     window_start: dt.date
     host: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=200, description="where the round takes place (host's)")
     department_id: int = Field(foreign_key="department.id")
     status: OccurrenceStatus = Field(default=OccurrenceStatus.planned, max_length=20)
     provisional: bool = False
@@ -297,6 +298,7 @@ class OutboxMessage(SQLModel, table=True):
     notice_count: int = 0
     status: OutboxStatus = Field(default=OutboxStatus.pending, max_length=20)
     attempts: int = 0
+    parts_sent: int = Field(default=0, description="robot parts already accepted; a retry resumes after them")
     next_attempt_at: dt.datetime = Field(default_factory=utcnow)
     lease_until: dt.datetime | None = None
     claimed_by: str | None = Field(default=None, max_length=100)
