@@ -37,6 +37,7 @@ def plan(url: str, directory: str, today: str) -> dict[str, Any]:
     idle = rss_now_mb()
     prepare_s = write_s = 0.0
     rows = created = 0
+    cpu = time.process_time()
     started = time.perf_counter()
     day = dt.date.fromisoformat(today)
     for outcome in plan_files(url, _agreement_files(directory), day, ACTOR, settings=Settings(database_url=url)):
@@ -48,6 +49,7 @@ def plan(url: str, directory: str, today: str) -> dict[str, Any]:
     total = time.perf_counter() - started
     return {
         "seconds": total,
+        "cpu_s": time.process_time() - cpu,  # both threads, and SQLite's work (in this process); not PostgreSQL's
         "prepare_s": prepare_s,
         "write_s": write_s,
         "rows": rows,
@@ -100,6 +102,7 @@ def raw_insert(source_url: str, target_url: str, per_agreement: bool = False) ->
     groups = _by_agreement(rows) if per_agreement else [rows]
     conn = connect(target_url)
     idle = rss_now_mb()
+    cpu = time.process_time()
     started = time.perf_counter()
     if isinstance(conn, sqlite3.Connection):
         sql = f"INSERT INTO occurrence ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
@@ -114,9 +117,10 @@ def raw_insert(source_url: str, target_url: str, per_agreement: bool = False) ->
                     sink.write_row(row)
             conn.commit()
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     count = conn.execute("SELECT count(*) FROM occurrence").fetchone()[0]  # type: ignore[index]
     conn.close()
-    return {"seconds": seconds, "rows": count, "transactions": len(groups), "idle_rss_mb": idle}
+    return {"seconds": seconds, "cpu_s": cpu, "rows": count, "transactions": len(groups), "idle_rss_mb": idle}
 
 
 def _by_agreement(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
@@ -399,6 +403,7 @@ def dispatch(url: str, messages: int, sequential: int, delay_ms: float = 50.0) -
                 [
                     {
                         "agency_id": agency_id,
+                        "key": f"部门{i}",
                         "name": f"部门{i}",
                         "channels": [f"bench-{i}-wecom"],
                         "escalation_channels": [],
@@ -504,4 +509,115 @@ def environment() -> dict[str, Any]:
         "postgresql": pg,
         "sqlalchemy": sqlalchemy.__version__,
         "kernel": platform.release(),
+    }
+
+
+def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = True) -> dict[str, Any]:
+    """The 09:00 run of the next working day after `today`, stage by stage, then delivery of its digests.
+
+    Stages as the deployments run them: the status sweep (`coop.services.sweep.sweep_statuses`, its own
+    transaction), then what `coop.services.notifications.queue_notifications` does in one transaction —
+    reminder/escalation decisions (`record_due_notices`), one digest per recipient and channel
+    (`batch_notices`: claim, render, links), the outbox insert (`store.insert_outbox`, timed inside the
+    batch), the commit — then `coop.services.delivery.drain_outbox` to a loopback sink answering after
+    `delay_ms`. Every channel of the synthetic departments is configured as a WeCom-protocol robot on that
+    sink, so digests too long for a robot go as summaries, as they would in a deployment.
+    """
+    import subprocess
+    import sys
+    from collections.abc import Sequence
+
+    from sqlalchemy import distinct, func, select
+    from sqlmodel import Session, col
+
+    from coop.access import link_for, list_url
+    from coop.calendar import default_calendar
+    from coop.notify.channels import channel_env_var
+    from coop.notify.results import DrainReport
+    from coop.services import notifications
+    from coop.services.delivery import drain_outbox
+    from coop.services.sweep import sweep_statuses
+    from coop.settings import Settings
+    from coop.store import notices as store
+    from models.db import session_scope
+    from models.tables import Department, Notice, OutboxMessage
+
+    calendar = default_calendar()
+    day = calendar.add_workdays(dt.date.fromisoformat(today), 1)
+    settings = Settings(database_url=url, secret_key="bench-daily-cycle-key-0123456789abcdef")  # type: ignore[arg-type]
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "bench.webhook_sink", str(delay_ms)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = int(sink.stdout.readline())  # type: ignore[union-attr]
+        with session_scope(url) as session:
+            channels: set[str] = set()
+            for chans, escalation in session.execute(
+                select(col(Department.channels), col(Department.escalation_channels))
+            ):
+                channels.update(chans or [], escalation or [])
+        for i, channel in enumerate(sorted(channels)):
+            os.environ[channel_env_var(channel)] = f"coop-wecom://c{i}?base=http://127.0.0.1:{port}"
+
+        timed_insert = 0.0
+        insert_outbox = store.insert_outbox
+
+        def timed(session: Session, messages: Sequence[dict[str, Any]]) -> int:  # where batch_notices calls it
+            nonlocal timed_insert
+            t0 = time.perf_counter()
+            try:
+                return insert_outbox(session, messages)
+            finally:
+                timed_insert += time.perf_counter() - t0
+
+        store.insert_outbox = timed  # the module batch_notices calls it through
+        cpu = time.process_time()
+        started = time.perf_counter()
+        swept = sweep_statuses(url, day, ACTOR)
+        t_sweep = time.perf_counter()
+        with session_scope(url) as session:
+            t_open = time.perf_counter()
+            decided = notifications.record_due_notices(session, day, calendar)
+            t_decided = time.perf_counter()
+            batch = notifications.batch_notices(
+                session,
+                day,
+                link_for(settings),
+                kind_of=notifications._configured_kinds(),
+                list_link=lambda dept: list_url(settings, dept),
+            )
+            t_batched = time.perf_counter()
+        t_committed = time.perf_counter()
+        store.insert_outbox = insert_outbox
+        before_delivery = t_committed - started
+        cpu = time.process_time() - cpu
+        with session_scope(url) as session:
+            recipients = session.execute(select(func.count(distinct(col(OutboxMessage.department_id))))).scalar_one()
+            notices = session.execute(select(func.count()).select_from(Notice)).scalar_one()
+        delivered_at = time.perf_counter()
+        report = drain_outbox(url, worker="bench", wait_seconds=0, settings=settings) if deliver else DrainReport()
+        delivery_s = time.perf_counter() - delivered_at
+    finally:
+        sink.terminate()
+        sink.wait()
+    return {
+        "day": str(day),
+        "sweep_s": t_sweep - started,
+        "decide_s": t_decided - t_open,
+        "digest_s": t_batched - t_decided - timed_insert,
+        "outbox_s": timed_insert,
+        "commit_s": t_committed - t_batched + (t_open - t_sweep),
+        "total_s": before_delivery,
+        "total_cpu_s": cpu,  # this process's CPU (SQLite's work included; PostgreSQL's server is not)
+        "became_due": swept.became_due,
+        "became_overdue": swept.became_overdue,
+        "decided": decided,
+        "batched_notices": batch.notices,
+        "messages": batch.messages,
+        "recipients": recipients,
+        "notices_in_table": notices,
+        "delivery_s": delivery_s,
+        "sent": report.total("sent"),
+        "rate": report.total("sent") / delivery_s if delivery_s else None,
+        "delay_ms": delay_ms,
     }

@@ -15,6 +15,7 @@ from coop.agreement.loader import LoadedAgreement
 from coop.calendar import default_calendar
 from coop.errors import AgreementError, CoopError
 from coop.labels import OUTCOME_LABELS, STATUS_LABELS, chinese_date
+from coop.markup import markdown_text
 from coop.occurrence_status import SweepResult
 from coop.planning import PlannedOccurrence, PlanResult
 from coop.report import CompletionReport
@@ -49,8 +50,9 @@ def flow_run_link(flow_run_id: object) -> str:
 
 
 def _cell(text: object) -> str:
-    """Table cells must not break the Markdown table."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Agreement, report and error text in a table cell, heading or link text: shown as written, never markup,
+    never breaking the table."""
+    return markdown_text(text)
 
 
 def department_label(party: str, department: str) -> str:
@@ -111,12 +113,13 @@ def plan_markdown(
 
 @dataclass(frozen=True)
 class PlanRun:
-    """One child run of plan-all-agreements, as the index lists it."""
+    """One agreement file of plan-all-agreements, as the index lists it."""
 
     path: str
     flow_run_id: str | None
     result: PlanResult | None
     error: str | None = None
+    reported: bool = True  # a plan report of its own was published (plan-agreement); the bulk path has none
 
 
 def plan_index_markdown(day: dt.date, runs: Sequence[PlanRun]) -> str:
@@ -138,7 +141,8 @@ def plan_index_markdown(day: dt.date, runs: Sequence[PlanRun]) -> str:
             continue
         res = r.result
         state = f"第 {res.version} 版，未变化" if res.unchanged else f"第 {res.version} 版，已写入"
-        links.append(f"[计划报告]({artifact_link(plan_key(res.agreement_id))})")
+        if r.reported:
+            links.append(f"[计划报告]({artifact_link(plan_key(res.agreement_id))})")
         lines.append(
             f"| {_cell(r.path)} | {state} | {res.created} | {res.updated} | {res.cancelled} | {res.kept} "
             f"| {' · '.join(links)} |"

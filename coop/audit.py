@@ -24,6 +24,7 @@ from typing import Any, Literal
 from coop.agreement.schema import Agreement
 from coop.calendar import default_calendar
 from coop.labels import chinese_date, metric_label
+from coop.markup import markdown_text as md
 from coop.notify.policy import WorkdayArithmetic
 from coop.verification import LedgerAudit
 
@@ -441,7 +442,7 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
     if summary.filters:
         shown = "，".join(f"{k}={v}" for k, v in summary.filters.items() if v not in (None, ""))
         if shown:
-            lines += [f"筛选条件：{shown}", ""]
+            lines += [f"筛选条件：{md(shown)}", ""]
     o = summary.overall
     lines += [
         f"共 **{o.total}** 项任务：应完成 {o.expected} 项，已完成 {o.done} 项"
@@ -460,7 +461,7 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
     ]
     for r in summary.groups:
         lines.append(
-            f"| {r.group} | {r.total} | {r.expected} | {r.done} | {percent(r.completion_rate)} | {r.on_time} | "
+            f"| {md(r.group)} | {r.total} | {r.expected} | {r.done} | {percent(r.completion_rate)} | {r.on_time} | "
             f"{percent(r.on_time_rate)} | {r.overdue} | {r.open_not_due} | {r.waived} | {r.cancelled} |"
         )
     if not summary.groups:
@@ -476,7 +477,7 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
         for item in summary.overdue:
             lines.append(
                 f"| {item.occurrence_id} | {chinese_date(item.due_date)} | {item.days_overdue} | {item.agreement_id} | "
-                f"第{item.clause}条 | {item.clause_title} | {item.party}{item.department} |"
+                f"第{item.clause}条 | {md(item.clause_title)} | {md(item.party)}{md(item.department)} |"
             )
     else:
         lines.append("无逾期任务。")
@@ -485,7 +486,8 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
         lines += ["| 协议 | 条款 | 任务 | 指标 | 已报告 | 目标 | 完成比例 |", "|---|---|---|---|---:|---:|---:|"]
         for p in summary.progress:
             lines.append(
-                f"| {p.agreement_id} | 第{p.clause}条 | {p.clause_title} | {summary.label(p.agreement_id, p.metric)} | "
+                f"| {p.agreement_id} | 第{p.clause}条 | {md(p.clause_title)} "
+                f"| {md(summary.label(p.agreement_id, p.metric))} | "
                 f"{p.reported:,} | {p.target:,} | {percent(p.ratio)} |"
             )
     else:
@@ -496,7 +498,7 @@ def summary_markdown(summary: AuditSummary, verification: Any | None = None) -> 
         lines += ["|---|---|---|---|---|---:|---:|---:|---|"]
         for t in summary.rollup:
             lines.append(
-                f"| {LEVEL_LABELS[t.level]} | {t.agreement_id} | {scope_text(t)} | {t.title} | {t.label} | "
+                f"| {LEVEL_LABELS[t.level]} | {t.agreement_id} | {md(scope_text(t))} | {md(t.title)} | {md(t.label)} | "
                 f"{t.reported:,} | {t.target:,} | {percent(t.ratio)} | {basis_text(t)} |"
             )
     if isinstance(verification, LedgerAudit):

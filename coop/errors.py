@@ -78,11 +78,13 @@ class SchemaOutdated(CoopError):
 
 
 class PlansFailed(CoopError):
-    """Some agreements of a batch could not be planned; each failure is explained in its own run."""
+    """Some agreements of a batch could not be planned; each failure is in the run's log and plan summary."""
 
     def __init__(self, failed: int, total: int):
         self.failed, self.total = failed, total
-        super().__init__(f"{failed} 份协议计划失败（共 {total} 份），详见各自运行的日志 (agreements failed to plan)")
+        super().__init__(
+            f"{failed} 份协议计划失败（共 {total} 份），详见运行日志和计划汇总 (agreements failed to plan)"
+        )
 
 
 class ChannelNotConfigured(CoopError):

@@ -52,6 +52,7 @@ HEADER = [
     "指标（已报告/目标）",
     "佐证材料数",
     "条款协议期总目标",
+    "地点",  # last, so the columns before it keep their places for sheets that read them by position
 ]
 
 
@@ -85,6 +86,7 @@ def state_row(state: Any, term: TermPlan | None = None) -> list[Any]:
         metrics,
         state.evidence,
         total_text,
+        getattr(state, "location", None) or "",  # states built before the column existed have none
     ]
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from icalendar import Calendar, Event, vDuration
 
+from coop.markup import message_text
+
 TIMEZONE = "Asia/Shanghai"
 PRODID = "-//coop 协作通//calendar feed//ZH"
 _CANCELLED = frozenset({"cancelled", "waived"})
@@ -59,7 +61,7 @@ def render(name: str, items: Sequence[FeedItem], now: dt.datetime) -> bytes:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", message_text(name))
     cal.add("x-wr-timezone", TIMEZONE)
     cal.add("refresh-interval", vDuration(dt.timedelta(hours=1)), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
@@ -77,25 +79,27 @@ def _event(item: FeedItem, now: dt.datetime) -> Event:
     event.add("dtstamp", now.astimezone(dt.UTC))
     event.add("last-modified", item.updated_at.astimezone(dt.UTC))
     event.add("sequence", item.sequence)
-    event.add("summary", f"{prefix}{item.title}")
+    # Agreement text goes through `message_text`: calendar clients that show HTML or markdown in a description
+    # (several do) still show the text, never a tag or a link the author wrote.
+    event.add("summary", f"{prefix}{message_text(item.title)}")
     # An all-day event on the due date (a date in Shanghai, hence no time zone on it).
     event.add("dtstart", item.due_date)
     event.add("dtend", item.due_date + dt.timedelta(days=1))
     event.add("transp", "TRANSPARENT")
     event.add("status", "CANCELLED" if cancelled else "TENTATIVE" if item.status == "suspended" else "CONFIRMED")
     lines = [
-        f"协议：{item.agreement_title}",
-        f"责任单位：{item.who}",
+        f"协议：{message_text(item.agreement_title)}",
+        f"责任单位：{message_text(item.who)}",
         f"办理期间：{item.window_start} 至 {item.due_date}",
         f"状态：{state}",
     ]
     if item.host:
-        lines.append(f"承办：{item.host}")
+        lines.append(f"承办：{message_text(item.host)}")
     if item.link and not cancelled:
         lines.append(f"报告完成情况：{item.link}")
         event.add("url", item.link)
     event.add("description", "\n".join(lines))
     if item.location:
-        event.add("location", item.location)
+        event.add("location", message_text(item.location))
     event.add("x-coop-occurrence", str(item.occurrence_id))
     return event

@@ -71,6 +71,12 @@ EVENT_LABELS: Final[dict[str, str]] = {
     "occurrence_restored": "协议修订后任务恢复",
     "occurrence_untracked": "早于跟踪起始日，作为历史记录不再跟踪",
     "occurrence_tracked": "恢复跟踪",
+    "occurrence_opened": "协调人按需开启任务",
+    "token_issued": "签发令牌",
+    "token_revoked": "撤销令牌",
+    "calendar_feed_issued": "签发日历订阅",
+    "calendar_feed_revoked": "撤销日历订阅",
+    "outbox_requeued": "死信重新发送",
 }
 
 

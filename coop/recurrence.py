@@ -22,6 +22,7 @@ from coop.agreement.rrule import parse_rrule, rule_fields
 from coop.agreement.schema import Recurrence, Term, WorkdayRule
 from coop.calendar import SeasonCalendar, WorkdayCalendar, festival_date
 from coop.errors import CoopError
+from coop.seasons import RegionalSeasons, regional_seasons
 
 _PERIOD_MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
 # The Gregorian calendar repeats exactly every 400 years (146 097 days, a whole number of weeks):
@@ -127,7 +128,11 @@ def _yearly(rec: Recurrence, term: Term, calendar: WorkdayCalendar, seasons: Sea
             base = festival_date(rec.anchor, year)
         else:
             assert rec.season is not None
-            season = seasons.season(rec.season, year)
+            if rec.region is None:
+                season = seasons.season(rec.season, year)
+            else:  # the region's own table, or the national one for a season the region does not define
+                regional = seasons if isinstance(seasons, RegionalSeasons) else regional_seasons(seasons.path)
+                season = regional.season(rec.season, year, rec.region)
             base = season.end if rec.at == "end" else season.start
             provisional = season.provisional
         if rec.offset_unit == "workdays":

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         default=None,
         description="寒暑假时段表 YAML（格式见 coop/data/seasons.yaml）；不设则用随附的出厂缺省值 (seasons file)",
     )
+    seasons_dir: Path | None = Field(
+        default=None,
+        description="各地区（省/直辖市）寒暑假时段表的文件夹，每地区一个 <地区>.yaml，格式同上；不设则用随附的"
+        "出厂缺省值 coop/data/seasons/（重庆、四川） (regional seasons folder)",
+    )
     max_occurrences_per_clause: int = Field(
         default=5000, description="Guards against absurd recurrences (e.g. every second for 100 years)"
     )
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
     auditor_channel: str | None = Field(
         default=None,
         description="notification channel name (URL in COOP_CHANNEL_<NAME>) that receives every signed checkpoint",
+    )
+    coordinator_channel: str | None = Field(
+        default=None,
+        description="channel name (URL in COOP_CHANNEL_<NAME>, json:// or coop-wecom://) that `make ui`'s Prefect "
+        "automation tells about every failed or crashed coop flow run",
     )
     require_channels: bool = Field(
         default=False,

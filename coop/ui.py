@@ -19,10 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from uuid import UUID
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from coop.errors import CoopError
+from coop.notify.run_failures import AUTOMATION_NAME, FAILED_STATES, WEBHOOK_BLOCK, FailureHook, failure_hook
 from coop.services.schema import upgrade
 from coop.settings import get_settings
 
@@ -59,6 +62,8 @@ def prefect_env(home: Path, api_url: str, extra: Mapping[str, str] | None = None
             "PREFECT_SERVER_LOGGING_LEVEL": env.get("PREFECT_SERVER_LOGGING_LEVEL", "WARNING"),
             "PREFECT_CLI_COLORS": "false",
             "PREFECT_CLI_WRAP_LINES": "false",
+            # A worker asks for runs every second, not every 10 s: a click starts its flow within about a second.
+            "PREFECT_WORKER_QUERY_SECONDS": env.get("PREFECT_WORKER_QUERY_SECONDS", "1"),
             # The deployments' pull step (prefect.yaml) runs flows from this checkout.
             "COOP_PROJECT_DIR": str(PROJECT_DIR),
             "PYTHONUNBUFFERED": "1",
@@ -115,6 +120,7 @@ class UiStack:
             self.start_server()
             self.wait_healthy()
             self.register_deployments()
+            self.register_failure_automation()
             for n in range(1, self.workers + 1):
                 self.start_worker(f"coop-worker-{n}")
         except BaseException:
@@ -154,6 +160,28 @@ class UiStack:
                 "work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process")
             )
         self._run("deploy", prefect_command("--no-prompt", "deploy", "--all"))
+
+    def register_failure_automation(self) -> str | None:
+        """A failed or crashed run of a coop deployment notifies the coordinators' channel (COOP_COORDINATOR_CHANNEL).
+
+        Prefect's server does it (an automation calling a webhook block), whichever worker ran the flow; registering
+        again replaces the previous automation. Returns the channel notified, or None when none is configured."""
+        from coop.notify.channels.registry import channel_env_var  # apprise: ~1 s, only when a channel is set
+
+        env = self.env
+        channel = env.get("COOP_COORDINATOR_CHANNEL") or get_settings().coordinator_channel
+        if not channel:
+            return None
+        url = env.get(channel_env_var(channel))
+        if not url:
+            variable = channel_env_var(channel)
+            raise StackError(f"协调人渠道 {channel} 没有地址：请设置 {variable} (no URL for the coordinators' channel)")
+        try:
+            hook = failure_hook(channel, url, self.ui_url)
+        except CoopError as exc:
+            raise StackError(str(exc)) from exc
+        _create_failure_automation(self.api_url, hook)
+        return channel
 
     def start_worker(self, name: str) -> None:
         command = prefect_command("worker", "start", "--pool", WORK_POOL, "--type", "process", "--name", name)
@@ -208,6 +236,42 @@ class UiStack:
         if done.returncode != 0:
             tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise StackError(f"`{' '.join(command[2:])}` failed ({done.returncode}); {path}:\n{tail}")
+
+
+def _create_failure_automation(api_url: str, hook: FailureHook) -> None:
+    # Prefect is imported here, not at the top: `python -m coop.ui` should not pay for it before the server starts.
+    from datetime import timedelta
+
+    from prefect.blocks.webhook import Webhook
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import CallWebhook
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.types import SecretDict
+    from pydantic import SecretStr
+
+    with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        headers = SecretDict({"Content-Type": "application/json"})
+        webhook = Webhook(method="POST", url=SecretStr(hook.url), headers=headers)
+        block_id: UUID = webhook.save(WEBHOOK_BLOCK, overwrite=True)  # type: ignore[assignment]  # sync: a UUID
+        for old in client.read_automations_by_name(AUTOMATION_NAME):
+            client.delete_automation(old.id)
+        client.create_automation(
+            AutomationCore(
+                name=AUTOMATION_NAME,
+                description="协作通的部署运行失败或崩溃时，通知协调人渠道（流程、部署、原因和运行链接）。",
+                trigger=EventTrigger(
+                    expect={f"prefect.flow-run.{state}" for state in FAILED_STATES},
+                    match={"prefect.resource.id": "prefect.flow-run.*"},
+                    # Every coop deployment carries the `coop` tag (prefect.yaml), and so do its runs.
+                    match_related={"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.coop"},
+                    posture=Posture.Reactive,
+                    threshold=1,
+                    within=timedelta(0),
+                ),
+                actions=[CallWebhook(block_document_id=block_id, payload=hook.payload)],
+            )
+        )
 
 
 def _answers(url: str) -> bool:

@@ -55,6 +55,7 @@ class OccurrenceFacts:
     department_id: int | None = None
     extended: bool = False
     reassigned: bool = False
+    opened: bool = False  # opened by hand (an on-demand clause), not created by a plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,12 @@ class Replay:
                 facts.due_date = dt.date.fromisoformat(due)
             if kind == "occurrence_reopened":
                 facts.done_at = None
+        elif kind == "occurrence_opened":
+            facts.opened, facts.status = True, str(p.get("status") or "due")
+            if p.get("due_date"):
+                facts.due_date = dt.date.fromisoformat(p["due_date"])
+            if p.get("department_id") is not None:
+                facts.department_id = int(p["department_id"])
         elif kind == "occurrence_reassigned" and after.get("department_id") is not None:
             facts.department_id, facts.reassigned = int(after["department_id"]), True
 
@@ -197,7 +204,7 @@ def compare_occurrence(
     """One stored occurrence (id, agreement_id, status, due_date, department_id, closed_at) against the ledger."""
     out.occurrences += 1
     oid = row.id
-    if rank > created:
+    if rank > created and not (facts is not None and facts.opened):
         out.add(f"任务 #{oid}：台账中没有创建它的计划记录（协议 {row.agreement_id} 的计划共创建 {created} 项）")
         return
     facts = facts or OccurrenceFacts()

@@ -16,6 +16,7 @@ from prefect.states import Failed
 
 from coop.artifacts import user_error_text
 from coop.errors import CoopError
+from flows.forms import form_signature
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -36,7 +37,8 @@ def explained(fn: Callable[P, R]) -> Callable[P, R]:
         except CoopError as exc:
             return cast(R, Failed(message=failure_message(exc), data=exc))
 
-    # The flow module's names (ShippedAgreement, Today …) are not this module's: hand Prefect resolved annotations.
-    run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    # The flow module's names (ShippedAgreement, Today …) are not this module's: hand Prefect resolved annotations,
+    # and the form's defaults (a `Blank` field's None is left out of the form; it still arrives as None).
+    run.__signature__ = form_signature(inspect.signature(fn, eval_str=True))  # type: ignore[attr-defined]
     run.__annotations__ = get_type_hints(fn, include_extras=True)
     return run

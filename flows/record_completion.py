@@ -10,7 +10,7 @@ from pydantic import Field
 from coop.report import CompletionReport
 from coop.settings import get_settings
 from flows.failure import explained
-from flows.forms import MetricEntry, OutcomeChoice, label, metrics_dict
+from flows.forms import MetricEntry, OutcomeChoice, Participants, label, metrics_dict
 from tasks.database import check_schema
 from tasks.occurrences import record_report
 from tasks.report import describe_occurrence, publish_completion_artifact
@@ -24,7 +24,7 @@ def record_completion(
         str, label("责任部门", "写作 单位/部门，如 渝北区/区委社会工作部", min_length=1, max_length=401)
     ],
     outcome: Annotated[OutcomeChoice, label("完成情况", "已完成 / 部分完成 / 无法完成")] = OutcomeChoice.DONE,
-    participants: Annotated[int | None, label("参与人数", "不填表示未统计", ge=0)] = None,
+    participants: Participants = None,
     metrics: Annotated[
         list[MetricEntry], label("指标完成数", "每行一个指标及其完成数量，如 参与人数 1200"), Field(max_length=50)
     ] = [],  # noqa: B006 — Prefect validates parameters into a fresh list per run; the form needs a literal default

@@ -94,6 +94,7 @@ class DueItemPublic(SQLModel):
     host: str | None
     status: str
     provisional: bool
+    location: str | None = Field(default=None, description="地点：轮值承办时为承办方的地点，否则为条款写明的地点")
 
 
 class AgreementSummaryPublic(SQLModel):
@@ -110,6 +111,24 @@ class AgreementSummaryPublic(SQLModel):
     by_status: dict[str, int] = Field(default_factory=dict)
     provisional: int = 0
     next_due: list[DueItemPublic] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- access tokens
+
+
+class ApiTokenPublic(SQLModel):
+    """An API token as coordinators list it (`coop token list`, `GET /tokens`): never the secret itself."""
+
+    id: int
+    role: str
+    label: str
+    person: str | None
+    department_id: int | None
+    agreements: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    live: bool = Field(description="still accepted at the time of listing: not revoked, not expired")
 
 
 # ---------------------------------------------------------------- notifications

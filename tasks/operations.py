@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from coop.labels import status_label
-from coop.services import backfill, operations
+from coop.services import backfill, on_demand, operations
 from coop.services.coordinators import Coordinator, coordinator_named
 from tasks.report import explain_user_error
 
@@ -43,6 +43,22 @@ def apply_operation(
     )
 
 
+@task(name="发起按需任务 open on-demand occurrence", cache_policy=NO_CACHE, on_failure=[explain_user_error])
+def open_on_demand_occurrence(
+    coordinator: Coordinator,
+    agreement_id: str,
+    clause: str,
+    department: str,
+    reason: str,
+    due_date: dt.date | None,
+    today: dt.date | None,
+    database_url: str,
+) -> on_demand.OpenedOccurrence:
+    return on_demand.open_on_demand(
+        database_url, coordinator, agreement_id, clause, department, reason, due_date=due_date, today=today
+    )
+
+
 @task(name="补录完成情况 import backfill", cache_policy=NO_CACHE, on_failure=[explain_user_error])
 def import_backfill(
     coordinator: Coordinator, path: str, today: dt.date | None, database_url: str
@@ -64,6 +80,25 @@ def publish_operation_artifact(result: operations.OperationResult, reason: str) 
         ]
     )
     create_markdown_artifact(markdown=markdown, description=f"协调人{verb}：任务 #{result.occurrence_id}")
+    return markdown
+
+
+@task(name="发布发起结果 publish opened artifact", cache_policy=NO_CACHE)
+def publish_opened_artifact(
+    opened: on_demand.OpenedOccurrence, agreement_id: str, clause: str, department: str, reason: str
+) -> str:
+    markdown = "\n".join(
+        [
+            f"# 协调人操作：发起按需任务 #{opened.occurrence_id}（{opened.key}）",
+            "",
+            f"- 协议 {agreement_id} 条款 {clause}，承办部门：{department}",
+            f"- 操作人：{opened.actor}",
+            f"- 理由：{reason}",
+            f"- 办理期：{opened.window_start} 至 {opened.due_date}，状态：{status_label(opened.status)}",
+            f"- 台账事件：#{opened.event_id}（`coop audit history {opened.occurrence_id}` 可查看全部记录）",
+        ]
+    )
+    create_markdown_artifact(markdown=markdown, description=f"协调人发起按需任务：任务 #{opened.occurrence_id}")
     return markdown
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from coop.agreement.loader import LoadedAgreement
+from coop.artifacts import PlanRun, user_error_text
 from coop.planning import PlannedOccurrence, PlanResult
 from coop.services import planning
 from coop.settings import Settings
@@ -35,3 +36,17 @@ def upsert_plan(
 ) -> PlanResult:
     """One transaction per agreement plan: a failure anywhere leaves the database as it was."""
     return planning.write(database_url, loaded, planned, today, actor, settings=settings)
+
+
+@task(name="批量写入计划 plan a batch of agreements", cache_policy=NO_CACHE)
+def plan_batch(paths: list[str], today: dt.date, actor: str, database_url: str, settings: Settings) -> list[PlanRun]:
+    """The bulk planner over some files: one transaction per agreement; a bad file is reported, not raised."""
+    logger = get_run_logger()
+    runs = []
+    for outcome in planning.plan_files(database_url, paths, today, actor, settings=settings):
+        if outcome.error is not None:
+            logger.error("%s：%s", outcome.path, user_error_text(outcome.error))
+        runs.append(
+            PlanRun(outcome.path, None, outcome.result, None if outcome.error is None else str(outcome.error), False)
+        )
+    return runs

@@ -60,18 +60,9 @@ def publish_plan_artifact(
 
 
 @task(name="发布计划汇总 publish plan index", cache_policy=NO_CACHE)
-def publish_plan_index(today: dt.date, runs: Sequence[tuple[str, State]]) -> str:
-    """`runs` pairs each agreement file with its child run's final state (passed quoted, so failures arrive too)."""
-    rows = [
-        PlanRun(
-            path=path,
-            flow_run_id=str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None,
-            result=state.result() if state.is_completed() else None,
-            error=None if state.is_completed() else state.message,
-        )
-        for path, state in runs
-    ]
-    markdown = plan_index_markdown(today, rows)
+def publish_plan_index(today: dt.date, runs: Sequence[PlanRun]) -> str:
+    """One summary of a bulk plan: every agreement file with its outcome, or the error that stopped it."""
+    markdown = plan_index_markdown(today, runs)
     create_markdown_artifact(key=PLAN_INDEX_KEY, markdown=markdown, description="全部协议计划结果")
     return markdown
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import FIXTURES
 from conftest_web import YUBEI, plan_small
 from openpyxl import load_workbook
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from coop.access import LinkSigner
@@ -26,6 +27,7 @@ from coop.report import CompletionReport
 from coop.settings import get_settings
 from coop.store.occurrences import record_completion
 from models.db import session_scope
+from models.tables import LedgerEvent
 
 COOP = str(Path(sys.executable).parent / "coop")
 SECRET = "cli-test-secret-0123456789abcdef"
@@ -81,7 +83,7 @@ def test_link_prints_a_signed_url_for_that_department_only(cli_db: dict[str, int
     assert foreign.exit_code == 2 and "找不到任务" in foreign.output
 
 
-def test_audit_queries_print_tables(cli_db: dict[str, int]) -> None:
+def test_audit_queries_print_tables(cli_db: dict[str, int], db_env: str) -> None:
     rates = invoke("audit", "rates", "--by", "party")
     assert "完成率与按时率" in rates and "渝北区" in rates and "合计" in rates
     overdue = invoke("audit", "overdue", "--department", YUBEI)
@@ -89,9 +91,16 @@ def test_audit_queries_print_tables(cli_db: dict[str, int]) -> None:
     progress = invoke("audit", "progress")
     assert "参与人数" in progress and "400" in progress and "10.0%" in progress
     history = invoke("audit", "history", str(cli_db["1.1@2026-03-31"]))
-    assert "报告已完成" in history and "https://x.cn/1" in history
+    # Each event told in a Chinese sentence (issue 15), not its JSON payload; the hash only when asked for.
+    assert "提交完成报告：已完成" in history and "参与人数 40" in history and "https://x.cn/1" in history
+    assert '"outcome"' not in history and "sha256" not in history
+    with session_scope(db_env) as s:
+        head = s.execute(select(LedgerEvent.hash).order_by(LedgerEvent.id.desc()).limit(1)).scalar_one()
+    assert head not in history
+    assert head in invoke("audit", "history", str(cli_db["1.1@2026-03-31"]), "--hash")
+    assert '"outcome": "done"' in invoke("audit", "history", str(cli_db["1.1@2026-03-31"]), "--raw")
     clause = invoke("audit", "history", "--agreement", "test-small", "--clause", "1.1")
-    assert "协议计划生成" in clause
+    assert "生成协议计划第 1 版" in clause and "提交完成报告：已完成" in clause
     assert runner.invoke(app, ["audit", "rates", "--by", "week"]).exit_code == 2
     assert runner.invoke(app, ["audit", "rates", "--as-of", "2999-01-01"]).exit_code == 2
     assert runner.invoke(app, ["audit", "history"]).exit_code == 2

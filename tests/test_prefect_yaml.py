@@ -6,6 +6,7 @@ Prefect draws the run form from the flow's signature and takes each parameter's 
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from conftest import AGREEMENT_FILES, ROOT
 from prefect import Flow
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.callables import parameter_schema
+from prefect.utilities.schema_tools.validation import validate
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CONFIG = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
@@ -91,18 +93,36 @@ def test_every_field_has_a_chinese_label_and_none_only_where_empty_means_default
     schema = parameter_schema(load_flow_from_entrypoint(deployment["entrypoint"])).model_dump()
     text = str(schema)
     assert "database_url" not in schema["properties"] and "DATABASE_URL" not in text
-    # Only a date or number whose default means "today"/"the setting" may be left empty (null); text and lists
-    # default to empty values, so no other field shows the UI's "None" toggle.
+    # No field offers null (the UI's "Property is type None" toggle): text and lists default to empty values, and a
+    # date or number whose default means "today"/"the setting" is the plain type with no default, left empty.
+    nested = [p for d in (schema.get("definitions") or {}).values() for p in (d.get("properties") or {}).items()]
+    for name, prop in [*schema["properties"].items(), *nested]:
+        assert "anyOf" not in prop and prop.get("type") != "null", (name, prop)
     for name, prop in schema["properties"].items():
-        if "anyOf" in prop:
-            kinds = [p.get("type") for p in prop["anyOf"]]
-            assert prop["default"] is None and "null" in kinds, (name, prop)
-            assert {p.get("format") or p.get("type") for p in prop["anyOf"]} <= {"date", "integer", "number", "null"}
+        if "default" not in prop and name not in schema["required"]:
+            assert prop.get("format") == "date" or prop["type"] in {"integer", "number"}, (name, prop)
+            # What Prefect's server checks a run's parameters with: an empty (null) field is accepted.
+            assert validate({name: None}, schema, ignore_required=True) == [], name
     unlabelled = [name for name, prop in schema["properties"].items() if not CJK.search(prop.get("title") or "")]
     assert unlabelled == [], f"{deployment['entrypoint']}: give these a Chinese title (flows.forms.label)"
     for definition in (schema.get("definitions") or {}).values():
         for name, prop in (definition.get("properties") or {}).items():
             assert CJK.search(prop.get("title") or ""), f"{deployment['entrypoint']}: {name}"
+
+
+def test_an_empty_date_or_number_reaches_the_flow_as_its_default() -> None:
+    flow = load_flow_from_entrypoint(BY_NAME["dispatch-notifications"]["entrypoint"])
+    schema = parameter_schema(flow).model_dump()
+    assert schema["properties"]["today"]["format"] == "date" and "default" not in schema["properties"]["today"]
+    assert flow.validate_parameters({}) == {"today": None, "wait_seconds": None}
+    assert flow.validate_parameters({"today": None, "wait_seconds": None}) == {"today": None, "wait_seconds": None}
+    assert flow.validate_parameters({"today": "2026-03-02"})["today"] == dt.date(2026, 3, 2)
+    assert validate({"wait_seconds": -1}, schema) != []  # the number keeps its bounds
+    operation = load_flow_from_entrypoint(BY_NAME["coordinator-operation"]["entrypoint"])
+    request = operation.validate_parameters(
+        {"coordinator": "张协调", "request": {"operation": "extend", "occurrence_id": 1, "reason": "场地"}}
+    )["request"]
+    assert (request.due_date, request.today) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,7 @@ ADDED_RECURRENCE_DEFAULTS: dict[str, object] = {
     "dates": None,
     "anchor": None,
     "season": None,
+    "region": None,
     "at": None,
     "offset": None,
     "offset_unit": None,

@@ -52,6 +52,8 @@ Period = Literal["week", "month", "quarter", "half_year", "year"]
 WorkdayPeriod = Literal["month", "quarter", "half_year", "year"]
 OffsetUnit = Literal["days", "workdays"]
 SeasonName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+# A province or municipality whose school calendar a season follows: the name of a regional season table (四川, 重庆).
+RegionName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^\s/\\.:]{1,20}$")]
 _PERIOD_LABELS = {"month": "月", "quarter": "季度", "half_year": "半年", "year": "年"}
 
 
@@ -197,6 +199,10 @@ class Recurrence(Strict):
     )
     # The fields below default to None (not "start", 0, …) so an agreement that does not write them stores and
     # hashes exactly as before they existed.
+    region: RegionName | None = Field(
+        default=None,
+        description="with `season`: 按哪个地区（省/直辖市）的寒暑假时段表，如 四川、重庆；不写则按全国缺省表",
+    )
     at: Literal["start", "end"] | None = Field(
         default=None, description="with `season`: start 时段第一天（缺省）/ end 最后一天"
     )
@@ -229,6 +235,8 @@ class Recurrence(Strict):
             raise ValueError("offset / offset_unit 只能与 anchor 或 season 一起使用 (offset needs anchor or season)")
         if self.at is not None and self.season is None:
             raise ValueError("at 只能与 season 一起使用 (at needs season)")
+        if self.region is not None and self.season is None:
+            raise ValueError("region 只能与 season 一起使用 (region needs season)")
         if self.offset_unit == "workdays" and not self.offset:
             raise ValueError(
                 "offset_unit: workdays 须配非零的 offset：-1 为之前最后一个工作日，1 为之后第一个工作日"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from coop.audit import GROUP_LABELS, LEVEL_LABELS, AuditSummary, basis_text, percent, scope_text
 from coop.cli._common import console, user_errors
@@ -47,16 +51,34 @@ def _date(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value else None
 
 
-def _filter(
-    agreement: str | None,
-    programme: str | None,
-    clause: str | None,
-    party: str | None,
-    department: str | None,
-    due_from: dt.datetime | None,
-    due_to: dt.datetime | None,
-) -> AuditFilter:
-    return AuditFilter(agreement, programme, clause, party, department, _date(due_from), _date(due_to))
+_FILTER_OPTIONS: dict[str, Any] = {
+    "agreement": AgreementOpt,
+    "programme": ProgrammeOpt,
+    "clause": ClauseOpt,
+    "party": PartyOpt,
+    "department": DepartmentOpt,
+    "due_from": FromOpt,
+    "due_to": ToOpt,
+}
+
+
+def filtered(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the seven audit filter options as one `flt: AuditFilter`: one option list, not one per command."""
+    own = inspect.signature(command, eval_str=True)
+    kept = [p for p in own.parameters.values() if p.name != "flt"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in _FILTER_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_filter(**options: Any) -> None:
+        values = {name: options.pop(name) for name in _FILTER_OPTIONS}
+        values.update({key: _date(values[key]) for key in ("due_from", "due_to")})
+        command(flt=AuditFilter(**values), **options)
+
+    with_filter.__signature__ = own.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return with_filter
 
 
 def _summary(by: str, flt: AuditFilter, as_of: dt.datetime | None, overdue_limit: int) -> AuditSummary:
@@ -111,20 +133,11 @@ def audit_checkpoint() -> None:
 
 
 @app.command("rates")
-def audit_rates(
-    by: AuditBy = "agreement",
-    agreement: AgreementOpt = None,
-    programme: ProgrammeOpt = None,
-    clause: ClauseOpt = None,
-    party: PartyOpt = None,
-    department: DepartmentOpt = None,
-    due_from: FromOpt = None,
-    due_to: ToOpt = None,
-    as_of: AsOfOpt = None,
-) -> None:
+@filtered
+def audit_rates(flt: AuditFilter, by: AuditBy = "agreement", as_of: AsOfOpt = None) -> None:
     """完成率、按时率（按协议 / 工程 / 单位 / 部门 / 时段） — completion and on-time rates."""
     with user_errors():
-        summary = _summary(by, _filter(agreement, programme, clause, party, department, due_from, due_to), as_of, 0)
+        summary = _summary(by, flt, as_of, 0)
     label = GROUP_LABELS[summary.group_by]
     table = Table(
         title=f"完成率与按时率（截至 {summary.as_of}；应完成 = 截止日期已过且未豁免、未取消、未暂停、非未跟踪历史）"
@@ -168,21 +181,15 @@ def audit_rates(
 
 
 @app.command("overdue")
+@filtered
 def audit_overdue(
+    flt: AuditFilter,
     by: AuditBy = "agreement",
-    agreement: AgreementOpt = None,
-    programme: ProgrammeOpt = None,
-    clause: ClauseOpt = None,
-    party: PartyOpt = None,
-    department: DepartmentOpt = None,
-    due_from: FromOpt = None,
-    due_to: ToOpt = None,
     as_of: AsOfOpt = None,
     limit: Annotated[int, typer.Option(help="最多列出几项")] = 100,
 ) -> None:
     """逾期清单 — overdue occurrences, oldest first."""
     with user_errors():
-        flt = _filter(agreement, programme, clause, party, department, due_from, due_to)
         summary = _summary(by, flt, as_of, max(0, limit))
     table = Table(title=f"逾期任务（截至 {summary.as_of}，共 {summary.overdue_count} 项）")
     for col in ("编号", GROUP_LABELS[summary.group_by], "截止日期", "逾期工作日", "条款", "任务", "责任单位"):
@@ -201,19 +208,10 @@ def audit_overdue(
 
 
 @app.command("progress")
-def audit_progress(
-    agreement: AgreementOpt = None,
-    programme: ProgrammeOpt = None,
-    clause: ClauseOpt = None,
-    party: PartyOpt = None,
-    department: DepartmentOpt = None,
-    due_from: FromOpt = None,
-    due_to: ToOpt = None,
-    as_of: AsOfOpt = None,
-) -> None:
+@filtered
+def audit_progress(flt: AuditFilter, as_of: AsOfOpt = None) -> None:
     """量化指标进度：已报告合计与目标 — progress toward numeric targets."""
     with user_errors():
-        flt = _filter(agreement, programme, clause, party, department, due_from, due_to)
         summary = _summary("agreement", flt, as_of, 0)
     table = Table(title=f"量化指标进度（截至 {summary.as_of}）")
     for col in ("协议", "条款", "任务", "指标", "已报告", "目标", "完成比例"):
@@ -255,58 +253,58 @@ def audit_history(
     agreement: Annotated[str | None, typer.Option(help="协议编号（与 --clause 一起查看条款历史）")] = None,
     clause: Annotated[str | None, typer.Option(help="条款编号")] = None,
     as_of: AsOfOpt = None,
+    show_hash: Annotated[bool, typer.Option("--hash", help="加列每个事件的台账哈希（供核对哈希链）")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="加列事件的原始内容（JSON）")] = False,
 ) -> None:
-    """一项任务或一个条款的完整台账记录（谁、何时、佐证） — full history."""
+    """一项任务或一个条款的完整台账记录，每个事件一句话（何时、谁、做了什么、佐证） — full history."""
     with user_errors():
+        settings = _settings()
         if occurrence_id is not None and agreement is None and clause is None:
-            history = audit.occurrence_history(_settings(), occurrence_id, _date(as_of))
+            told = audit.told_occurrence_history(settings, occurrence_id, _date(as_of))
+            history = told.history
             title = (
                 f"任务 #{occurrence_id} · 第{history.clause}条 {history.clause_title} · "
                 f"{history.party}{history.department} · 截止 {history.due_date}"
             )
-            events = history.events
+            events, sentences = history.events, told.sentences
         elif occurrence_id is None and agreement is not None and clause is not None:
-            clause_history = audit.clause_history(_settings(), agreement, clause, _date(as_of))
+            clause_history = audit.clause_history(settings, agreement, clause, _date(as_of))
             title = (
                 f"{clause_history.agreement_id} 第{clause_history.clause}条 {clause_history.clause_title}"
                 f"（{clause_history.occurrences} 项任务）"
             )
             events = clause_history.events
+            sentences = audit.sentences(events, settings, audit.history_labels(settings, agreement))
         else:
             raise CoopError("请给出任务编号，或 --agreement 协议编号 --clause 条款编号")
     table = Table(title=title, show_lines=True)
-    for col in ("事件", "时间", "操作人", "事项", "任务", "内容", "佐证"):
-        table.add_column(col)
-    for e in events:
-        shown = {k: v for k, v in e.payload.items() if k not in ("evidence", "occurrence_ids")}
-        table.add_row(
-            str(e.id),
-            f"{e.at:%Y-%m-%d %H:%M}",
-            e.actor,
-            e.label,
-            str(e.occurrence_id or "—"),
-            json.dumps(shown, ensure_ascii=False)[:300],
-            "\n".join(e.evidence) or "—",
-        )
+    for col in ("事件", "任务", "经过", "佐证"):
+        table.add_column(col, no_wrap=col == "事件")
+    if show_hash:
+        table.add_column("哈希", no_wrap=True, min_width=64)
+    if raw:
+        table.add_column("原始内容")
+    for e, sentence in zip(events, sentences, strict=True):
+        # Text, not markup: a note or a department name may contain [brackets] rich would read as styles.
+        row = [Text(str(e.id)), Text(str(e.occurrence_id or "—")), Text(sentence), Text("\n".join(e.evidence) or "—")]
+        if show_hash:
+            row.append(Text(e.hash))
+        if raw:
+            row.append(Text(json.dumps(e.payload, ensure_ascii=False)))
+        table.add_row(*row)
     console.print(table)
 
 
 @app.command("export")
+@filtered
 def audit_export(
+    flt: AuditFilter,
     output: Annotated[Path, typer.Argument(help="输出文件 *.csv 或 *.xlsx")],
-    agreement: AgreementOpt = None,
-    programme: ProgrammeOpt = None,
-    clause: ClauseOpt = None,
-    party: PartyOpt = None,
-    department: DepartmentOpt = None,
-    due_from: FromOpt = None,
-    due_to: ToOpt = None,
     as_of: AsOfOpt = None,
 ) -> None:
     """导出任务状态明细为 CSV 或 XLSX（逐行流式写出） — export."""
     with user_errors():
         audit.export_format(output)  # refuse a wrong suffix before touching the database
-        flt = _filter(agreement, programme, clause, party, department, due_from, due_to)
         day = audit.audit_day(_date(as_of))
         count = audit.export_file(_settings(), flt, day, output)
     console.print(f"[green]✓[/] 已导出 {count} 行到 {output}（截至 {day.as_of}）", highlight=False)

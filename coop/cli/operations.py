@@ -14,12 +14,12 @@ import typer
 
 from coop.cli._common import TodayOpt, console, database, day, user_errors
 from coop.labels import status_label
-from coop.services import backfill, operations
+from coop.services import backfill, on_demand, operations
 from coop.services.coordinators import DEFAULT_TTL_DAYS, coordinator_named, issue_coordinator_token
 from coop.settings import get_settings
 
 app = typer.Typer(
-    help="协调人操作 coordinator operations：延期、暂停/恢复、重新打开、改派、豁免、取消、补录、协调人令牌",
+    help="协调人操作 coordinator operations：发起按需任务、延期、暂停/恢复、重新打开、改派、豁免、取消、补录、令牌",
     no_args_is_help=True,
 )
 token_app = typer.Typer(help="具名协调人令牌 named coordinator tokens", no_args_is_help=True)
@@ -37,6 +37,39 @@ def _print(result: operations.OperationResult) -> None:
         f"[green]✓[/] 任务 #{result.occurrence_id} 已{operations.OPERATION_LABELS[result.operation]}："
         f"状态 {status_label(result.status)}，截止 {result.due_date}"
         f"（台账事件 #{result.event_id}，操作人 {result.actor}）",
+        highlight=False,
+    )
+
+
+@app.command("open")
+def open_on_demand(
+    agreement: Annotated[str, typer.Argument(help="协议标识（协议文件中的 id）")],
+    clause: Annotated[str, typer.Argument(help="按需开展条款的编号（recurrence 写 on_demand: true），如 9.1")],
+    department: Annotated[str, typer.Option("--department", help="承办部门：单位/部门（须为协议签约方的部门）")],
+    reason: ReasonOpt,
+    by: ByOpt,
+    due: Annotated[
+        dt.datetime | None,
+        typer.Option("--due", formats=["%Y-%m-%d"], help="截止日期 YYYY-MM-DD（默认：今天起条款的 window_days 天）"),
+    ] = None,
+    today: TodayOpt = None,
+) -> None:
+    """发起一项按需开展的任务（如一起利益调处），自今天起至截止日期 — open an on-demand occurrence."""
+    with user_errors():
+        url = database(get_settings())
+        opened = on_demand.open_on_demand(
+            url,
+            coordinator_named(url, by),
+            agreement,
+            clause,
+            department,
+            reason,
+            due_date=due.date() if due else None,
+            today=day(today),
+        )
+    console.print(
+        f"[green]✓[/] 已发起任务 #{opened.occurrence_id}（{opened.key}）：{opened.window_start} 至 {opened.due_date}，"
+        f"状态 {status_label(opened.status)}（台账事件 #{opened.event_id}，操作人 {opened.actor}）",
         highlight=False,
     )
 

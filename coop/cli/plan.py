@@ -9,9 +9,6 @@ import typer
 
 from coop.agreement.organisations import REGISTRY_FILE
 from coop.cli._common import TodayOpt, console, database, day, err, user_errors
-from coop.cli.audit import print_verify
-from coop.cli.notify import demo_notifications
-from coop.cli.serve import print_demo_link
 from coop.cli.status import print_status
 from coop.errors import CoopError
 from coop.planning import PlanResult
@@ -88,6 +85,12 @@ def demo(
     today: TodayOpt = None,
 ) -> None:
     """计划全部随附协议并显示汇总 — the README's demo."""
+    # Only the demo shows notifications, the ledger check and a web link: `coop plan` does not pay for importing
+    # apprise, the audit and the web app (about 1 s of a 3 s budget).
+    from coop.cli.audit import print_verify
+    from coop.cli.notify import demo_notifications
+    from coop.cli.serve import print_demo_link
+
     settings = get_settings()
     on = day(today)
     results: list[PlanResult] = []

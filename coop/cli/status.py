@@ -39,7 +39,7 @@ def print_status(database_url: str, today: dt.date, agreement: str | None) -> No
             + (f" · 暂定日期 {s.provisional} 项" if s.provisional else "")
         )
         table = Table(title="近期到期的 10 项任务", show_lines=False)
-        for col in ("编号", "截止日期", "条款", "任务", "责任单位", "承办方", "状态"):
+        for col in ("编号", "截止日期", "条款", "任务", "责任单位", "承办方", "地点", "状态"):
             table.add_column(col)
         for item in s.next_due:
             table.add_row(
@@ -49,6 +49,7 @@ def print_status(database_url: str, today: dt.date, agreement: str | None) -> No
                 item.clause_title,
                 f"{item.party}{item.department}",
                 item.host or "—",
+                item.location or "—",
                 status_label(item.status),
             )
         console.print(table)

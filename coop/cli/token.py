@@ -12,7 +12,6 @@ from coop.cli._common import console, database, user_errors
 from coop.errors import CoopError
 from coop.services.coordinators import DEFAULT_TTL_DAYS, issue_access_token, list_tokens, revoke_token
 from coop.settings import get_settings
-from models.tables import utcnow
 
 app = typer.Typer(help="接口令牌 API tokens（部门 / 审计）", no_args_is_help=True)
 
@@ -50,12 +49,11 @@ def token_list() -> None:
     """列出令牌（不显示令牌本身） — list tokens."""
     with user_errors():
         rows = list_tokens(database(get_settings()))
-    now = utcnow()
     table = Table(title="接口令牌")
     for col in ("编号", "角色", "部门编号", "备注", "发放时间", "有效期至", "状态"):
         table.add_column(col)
     for row in rows:
-        state = "已撤销" if row.revoked_at else "有效" if row.live(now) else "已过期"
+        state = "已撤销" if row.revoked_at else "有效" if row.live else "已过期"
         table.add_row(
             str(row.id),
             row.role,

@@ -22,6 +22,10 @@ class DeliveryResult:
     retry_after: float | None = None
     parts: int = 0
     """Parts of a long robot message the robot accepted in this attempt (a retry resumes after them)."""
+    first_part: int = 0
+    """0-based index of the first part this attempt posted (the parts before it were accepted earlier)."""
+    total_parts: int = 0
+    """How many parts the whole robot message has (0: not a robot message)."""
 
 
 @dataclass

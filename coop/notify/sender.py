@@ -33,6 +33,8 @@ class Outgoing:
     channel: str
     subject: str
     body: str
+    parts_sent: int = 0
+    """Parts of a long robot message accepted by earlier attempts (recorded in the outbox): not sent again."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class Deliverer:
 
     Lives as long as the run, so connections are reused from message to message, each channel is looked
     up once (a Prefect Secret block is an HTTP call), per-destination pacing holds across claimed batches,
-    and a long message refused part-way resumes at its first unsent part when retried in the same run.
+    and a long message refused part-way resumes at its first unsent part when retried in the same run (across
+    runs and dispatchers, `Outgoing.parts_sent` says where to resume).
     """
 
     def __init__(
@@ -128,11 +131,16 @@ class Deliverer:
         return found
 
     async def deliver(
-        self, message: Outgoing, ready: Callable[[int], Awaitable[bool]] | None = None
+        self,
+        message: Outgoing,
+        ready: Callable[[int], Awaitable[bool]] | None = None,
+        progress: Callable[[int], Awaitable[bool]] | None = None,
     ) -> Delivered | None:
         """Send one message once pacing and a free slot allow. `ready(requests)`, awaited while the slot is held
         and just before sending, is told how many requests the message takes (a long one goes in parts) and
-        may hold the send back or veto it (then None: nothing was sent)."""
+        may hold the send back or veto it (then None: nothing was sent). `progress(done)` is awaited after each
+        part of a multi-part robot message is accepted, `done` counting earlier attempts' parts too; answering
+        False stops the message there (it is no longer ours to send)."""
         try:
             channel = self.channel(message.channel)
         except CoopError as exc:
@@ -142,8 +150,10 @@ class Deliverer:
         await self._pacer.until_free(destination, channel.kind)
         client = await self._slots.get()
         try:
-            start = self._progress.get(message.key, 0)
+            start = max(message.parts_sent, self._progress.get(message.key, 0))
             needs = request_count(channel.url, message.subject, message.body, start)
+            # Single messages are not tracked part by part: their outcome is recorded once, when settled.
+            tracked = progress if progress is not None and start + needs > 1 else None
             if ready is not None and not await ready(needs):
                 return None
             started = time.perf_counter()
@@ -157,14 +167,34 @@ class Deliverer:
                     key=message.key,
                     start=start,
                     pace=lambda: self._pacer.wait(destination, channel.kind),
+                    accepted=tracked,
                 )
             except Exception as exc:  # a bug in one plugin must not lose the whole batch's results
                 result = DeliveryResult(False, True, None, redact(f"{type(exc).__name__}: {exc}"))
+            result = replace(result, detail=result.detail + parts_note(result))
             if result.ok:
                 self._progress.pop(message.key, None)
             elif result.parts:
                 self._progress[message.key] = start + result.parts
-                result = replace(result, detail=f"{result.detail}（已送达前 {start + result.parts} 段）")
             return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))
         finally:
             self._slots.put_nowait(client)
+
+
+def parts_note(result: DeliveryResult) -> str:
+    """Which parts of a multi-part robot message this attempt got accepted, for the attempt's record.
+
+    E.g. `（本次送达第 21–45 段，共 45 段，已全部送达；parts 21-45/45）`.
+    """
+    total, first, parts = result.total_parts, result.first_part, result.parts
+    if total <= 1:
+        return ""
+    done = first + parts
+    if parts:
+        sent = f"本次送达第 {first + 1}–{done} 段" if parts > 1 else f"本次送达第 {done} 段"
+        english = f"parts {first + 1}-{done}/{total}"
+    else:
+        sent, english = "本次未送达新的分段", f"parts 0/{total} this attempt"
+    if done >= total:
+        return f"（{sent}，共 {total} 段，已全部送达；{english}）"
+    return f"（{sent}，已送达前 {done} 段，共 {total} 段，下次从第 {done + 1} 段续发；{english}）"

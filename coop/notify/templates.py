@@ -12,6 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from coop.labels import metric_label
+from coop.markup import message_text
 from coop.notify.digest import Digest, DigestItem
 
 WEEKDAYS = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")
@@ -132,14 +133,17 @@ def sections(items: Iterable[DigestItem], today: date) -> list[Section]:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """Text/markdown templates: no HTML autoescape, undefined names fail loudly."""
+    """Markdown message templates: every `{{ … }}` goes through `message_text` (agreement and report text never
+    becomes a link, image, tag or mention in any channel); undefined names fail loudly."""
     env = Environment(
         loader=PackageLoader("coop", "templates"),
         autoescape=False,
+        finalize=message_text,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # shipped files: no stat() per `{% include %}` (one per digest item, profiled in bench/)
     )
     env.filters.update(cn_date=cn_date, cn_short_date=cn_short_date, clause_ref=clause_ref, target_text=target_text)
     env.globals.update(PROVISIONAL_NOTE=PROVISIONAL_NOTE, done_command=done_command)
@@ -153,10 +157,10 @@ def _subject(digest: Digest, groups: list[Section]) -> str:
     if escalations:
         others = len(digest.items) - len(escalations)
         also = f"，另有{others}项任务提醒" if others else ""
-        return f"【逾期督办】{digest.department}：{len(escalations)}项任务逾期未办结{also}（{day}）"
+        return f"【逾期督办】{message_text(digest.department)}：{len(escalations)}项任务逾期未办结{also}（{day}）"
     summary = "、".join(f"{s.label}{len(s.items)}项" for s in groups[:3])
     more = "等" if len(groups) > 3 else ""
-    return f"【协作通】{digest.department}任务提醒：{summary}{more}（{day}）"
+    return f"【协作通】{message_text(digest.department)}任务提醒：{summary}{more}（{day}）"
 
 
 def render_lead_summary(
@@ -168,13 +172,14 @@ def render_lead_summary(
     """
     total = sum(overdue_by_party.values())
     day = f"{today.month}月{today.day}日"
+    department, agreement_title = message_text(department), message_text(agreement_title)
     subject = f"【督办汇总】{department}：《{agreement_title}》{total}项其他单位任务逾期（{day}）"
     lines = [
         f"# 《{agreement_title}》逾期督办汇总（{cn_date(today)}）",
         "",
         f"{department}：贵方为牵头方的条款中，下列单位有任务逾期未办结，已分别督办其分管领导和牵头联络部门。",
         "",
-        *(f"- {party}：{count}项" for party, count in sorted(overdue_by_party.items())),
+        *(f"- {message_text(party)}：{count}项" for party, count in sorted(overdue_by_party.items())),
         "",
         "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。",
     ]

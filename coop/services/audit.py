@@ -19,9 +19,12 @@ from sqlmodel import Session
 from coop import evidence as files
 from coop.agreement.schema import Agreement
 from coop.audit import GROUP_LABELS, AuditSummary, GroupBy, TermPlan, summarise_states, summary_markdown
+from coop.charts import RateBar, rates_chart_markdown
 from coop.clock import today_in_shanghai
+from coop.dashboard import DashboardFigures, dashboard_figures
 from coop.errors import CoopError
 from coop.export import ExportFormat, csv_chunks, state_row, write_xlsx
+from coop.history import event_sentence
 from coop.notify.channels import redact
 from coop.settings import Settings
 from coop.store import audit as store
@@ -152,6 +155,59 @@ def clause_history(
         return store.clause_history(session, agreement_id, clause, as_of, tz=_tz(settings))
 
 
+def dashboard(
+    settings: Settings, flt: AuditFilter, day: AuditDay, overdue_limit: int = 100, database_url: str | None = None
+) -> DashboardFigures:
+    """The dashboard's figures (rates per department, party, programme and month, the overdue heat map, the oldest
+    overdue tasks, term targets) from one streamed pass, on the same read-only login as `summarise`."""
+    check_filter(flt)
+    with auditor_session(settings, database_url) as session:
+        states = store.occurrence_states(session, flt, day.as_of, from_ledger=day.from_ledger, tz=_tz(settings))
+        figures = dashboard_figures(states, day.as_of, max(0, overdue_limit))
+        agreements = {flt.agreement} if flt.agreement else {a for a, _ in figures.summary.seen}
+        plans = term_plans(store.agreement_documents(session, agreements))
+    figures.summary.filters = {k: v for k, v in flt.__dict__.items() if v is not None}
+    narrower = (flt.programme, flt.clause, flt.party, flt.department, flt.due_from, flt.due_to)
+    figures.summary.with_terms(plans, whole=all(v is None for v in narrower))
+    return figures
+
+
+@dataclass(frozen=True)
+class ToldHistory:
+    """A task's history and each of its events told as a Chinese sentence (`coop.history`), in the same order."""
+
+    history: OccurrenceHistory
+    sentences: list[str]
+
+
+def told_occurrence_history(
+    settings: Settings, occurrence_id: int, as_of: dt.date | None = None, database_url: str | None = None
+) -> ToldHistory:
+    """`occurrence_history` with a sentence per event, metrics named as the task's agreement names them."""
+    as_of = history_day(as_of)
+    with auditor_session(settings, database_url) as session:
+        history = store.occurrence_history(session, occurrence_id, as_of, tz=_tz(settings))
+        labels = _metric_labels(session, history.agreement_id)
+    return ToldHistory(history, sentences(history.events, settings, labels))
+
+
+def sentences(events: list[Any], settings: Settings, labels: dict[str, str] | None = None) -> list[str]:
+    """Each event as `2026-03-02 09:14 who did what, evidence n`, on the deployment's clock."""
+    tz = _tz(settings)
+    return [event_sentence(e, tz, labels) for e in events]
+
+
+def history_labels(settings: Settings, agreement_id: str, database_url: str | None = None) -> dict[str, str]:
+    """The metric names an agreement uses (`metric_labels:`) for telling its history."""
+    with auditor_session(settings, database_url) as session:
+        return _metric_labels(session, agreement_id)
+
+
+def _metric_labels(session: Session, agreement_id: str) -> dict[str, str]:
+    document = store.agreement_documents(session, [agreement_id]).get(agreement_id) or {}
+    return {str(k): str(v) for k, v in (document.get("metric_labels") or {}).items()}
+
+
 def export_rows(
     settings: Settings, flt: AuditFilter, day: AuditDay, database_url: str | None = None
 ) -> Iterator[list[Any]]:
@@ -221,5 +277,14 @@ def evidence_download(settings: Settings, sha256: str) -> EvidenceDownload | Non
 
 
 def report_markdown(summary: AuditSummary, verification: LedgerAudit, dead: list[OutboxRow]) -> str:
-    """The audit report in Chinese Markdown, with the dead letters (their channel URLs redacted)."""
-    return summary_markdown(summary, verification) + "\n" + redact(dead_letters_markdown(dead))
+    """The audit report in Chinese Markdown with its rates chart (an embedded SVG) and the dead letters (their
+    channel URLs redacted)."""
+    return "\n".join(
+        [summary_markdown(summary, verification), rates_chart(summary), redact(dead_letters_markdown(dead))]
+    )
+
+
+def rates_chart(summary: AuditSummary) -> str:
+    """Completion and on-time rate per group of the report (department, programme, … as it is grouped), drawn."""
+    bars = [RateBar(r.group, r.completion_rate, r.on_time_rate, r.expected) for r in summary.groups]
+    return rates_chart_markdown(f"按{GROUP_LABELS[summary.group_by]}的完成率与按时率（图）", bars)

@@ -21,7 +21,8 @@ from coop.store import ledger
 from coop.store import operations as store
 from coop.store.occurrences import is_storable, resolve_department
 from models.db import session_scope
-from models.tables import Agency, AgreementRecord, Department, utcnow
+from models.read import ApiTokenPublic
+from models.tables import Agency, AgreementRecord, ApiToken, Department, utcnow
 
 BOOTSTRAP_ACTOR = "COOP_COORDINATOR_TOKEN（初始协调人令牌）"
 DEFAULT_TTL_DAYS = 180
@@ -62,24 +63,6 @@ class IssuedToken:
     agreements: list[str]
     expires_at: dt.datetime
     event_id: int
-
-
-@dataclass(frozen=True)
-class TokenRow:
-    """A token as listed (never the secret)."""
-
-    id: int
-    role: str
-    label: str
-    person: str | None
-    department_id: int | None
-    agreements: list[str]
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-
-    def live(self, now: dt.datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 def coordinator_from_principal(principal: Principal) -> Coordinator:
@@ -261,23 +244,20 @@ def revoke_token(
     return event_id
 
 
-def list_tokens(database_url: str) -> list[TokenRow]:
+def list_tokens(database_url: str, now: dt.datetime | None = None) -> list[ApiTokenPublic]:
+    """Every token (never its secret), each saying whether it is still accepted at `now`."""
+    now = now or utcnow()
     with session_scope(database_url) as session:
-        rows = store.tokens(session)
         return [
-            TokenRow(
-                r.id or 0,
-                r.role,
-                r.label,
-                r.person,
-                r.department_id,
-                list(r.agreements or []),
-                r.created_at,
-                r.expires_at,
-                r.revoked_at,
+            ApiTokenPublic.model_validate(
+                r, update={"id": r.id or 0, "agreements": list(r.agreements or []), "live": _live(r, now)}
             )
-            for r in rows
+            for r in store.tokens(session)
         ]
+
+
+def _live(token: ApiToken, now: dt.datetime) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
 
 
 def _person(person: str) -> str:

@@ -24,7 +24,7 @@ from coop.notify.channels import Channel, resolve_channel
 from coop.notify.results import DeliveryResult, DrainReport
 from coop.notify.sender import Deliverer, Outgoing
 from coop.settings import Settings
-from coop.store.outbox import Claimed, Settled, claim, next_retry_at, release, renew, settle
+from coop.store.outbox import Claimed, Settled, claim, next_retry_at, record_parts, release, renew, settle
 from models.db import session_scope
 from models.tables import utcnow
 
@@ -198,7 +198,9 @@ class _Drain:
         self.changed.set()
 
     async def _deliver(self, message: Claimed) -> None:
-        outgoing = Outgoing(message.id, message.dedup_key, message.channel, message.subject, message.body)
+        outgoing = Outgoing(
+            message.id, message.dedup_key, message.channel, message.subject, message.body, message.parts_sent
+        )
         requests = 0  # once under way
 
         def fits(needs: int) -> bool:
@@ -222,8 +224,17 @@ class _Drain:
             requests = needs
             return True
 
+        async def progress(done: int) -> bool:
+            """A part of a long robot message was accepted: record it at once, while the row is still ours."""
+            if message.id in self.lost:
+                return False
+            try:
+                return await asyncio.to_thread(self._record_parts, message.id, done)
+            except DBAPIError:  # the database is away: keep sending; settling records the progress too
+                return True
+
         try:
-            delivered = await self.deliverer.deliver(outgoing, ready)
+            delivered = await self.deliverer.deliver(outgoing, ready, progress)
         finally:
             self.waiting.discard(message.id)
         self.sending -= requests
@@ -262,6 +273,9 @@ class _Drain:
         return self._transaction(
             lambda session: renew(session, self.worker, ids, utcnow(), self.cfg.notify_lease_seconds)
         )
+
+    def _record_parts(self, outbox_id: int, done: int) -> bool:
+        return self._transaction(lambda session: record_parts(session, self.worker, outbox_id, done))
 
     def _claim_batch(self) -> list[Claimed]:
         with session_scope(self.url) as session:

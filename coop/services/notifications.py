@@ -33,9 +33,9 @@ from coop.notify.templates import (
 )
 from coop.settings import Settings
 from coop.store import notices as store
+from coop.store.notices import PendingNotice
 from coop.store.parties import agreement_departments
 from models.db import session_scope
-from models.tables import Notice
 
 # When one recipient owes several notices about the same occurrence in one batch, the most urgent wins.
 URGENCY = {"cancelled": 0, "planned": 1, "changed": 2, "due_today": 5, "escalation": 6}
@@ -200,7 +200,7 @@ def batch_notices(
     recipients = store.recipients(session, {n.department_id for n in pending})
     # One message per department and channel: a coordinator's copy joins its own department's digest,
     # and a leader gets a separate one only where the leader has channels of their own.
-    chosen: dict[tuple[int, str, int], Notice] = {}
+    chosen: dict[tuple[int, str, int], PendingNotice] = {}
     for n in pending:
         leader_reachable = bool(recipients[n.department_id][3])
         if n.recipient_role == "lead" or (n.recipient_role == "leader" and not leader_reachable):
@@ -210,7 +210,7 @@ def batch_notices(
             chosen[slot] = n
     items = _with_links(store.digest_items(session, {n.occurrence_id for n in chosen.values()}), link_for)
     decided = _operations_told(session, pending)
-    groups: dict[tuple[int, str], list[Notice]] = defaultdict(list)
+    groups: dict[tuple[int, str], list[PendingNotice]] = defaultdict(list)
     for (dept, role, _), n in chosen.items():
         groups[(dept, role)].append(n)
     messages = []
@@ -254,7 +254,7 @@ def batch_notices(
 
 
 def _lead_summaries(
-    session: Session, notices: list[Notice], recipients: dict[int, Any], today: dt.date, result: BatchResult
+    session: Session, notices: list[PendingNotice], recipients: dict[int, Any], today: dt.date, result: BatchResult
 ) -> list[dict[str, Any]]:
     """One message per lead coordinator, agreement and channel: how many tasks of each other party escalated."""
     if not notices:
@@ -324,7 +324,7 @@ def _with_links(rows: dict[int, tuple[int, DigestItem]], link_for: LinkFor | Non
     return {oid: replace(item, report_url=link_for(oid, dept)) for oid, (dept, item) in rows.items()}
 
 
-def _with_notice(item: DigestItem, n: Notice, operations: tuple[str, ...] = ()) -> DigestItem:
+def _with_notice(item: DigestItem, n: PendingNotice, operations: tuple[str, ...] = ()) -> DigestItem:
     return replace(
         item,
         notice=n.kind,  # type: ignore[arg-type]
@@ -338,7 +338,7 @@ def _with_notice(item: DigestItem, n: Notice, operations: tuple[str, ...] = ()) 
 _OPERATION_KEY = re.compile(r":op(\d+)$")
 
 
-def _operations_told(session: Session, pending: list[Notice]) -> dict[tuple[int, int], tuple[str, ...]]:
+def _operations_told(session: Session, pending: list[PendingNotice]) -> dict[tuple[int, int], tuple[str, ...]]:
     """(department, occurrence) → the coordinators' decisions its pending notices point at, oldest first.
 
     Every decision is told, even where a more urgent notice about the same task is the one the digest shows.

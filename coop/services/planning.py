@@ -23,7 +23,7 @@ from pathlib import Path
 
 from coop.agreement.loader import LoadedAgreement, load_agreement
 from coop.agreement.organisations import REGISTRY_FILE
-from coop.calendar import WorkdayCalendar, season_calendar
+from coop.calendar import WorkdayCalendar
 from coop.errors import CoopError
 from coop.planning import (
     PlannedOccurrence,
@@ -33,8 +33,9 @@ from coop.planning import (
     expand,
     schedule_fingerprint,
 )
+from coop.seasons import RegionalSeasons, regional_seasons
 from coop.settings import Settings
-from coop.store.plans import apply_plan
+from coop.store.plans import PreparedPlan, apply_plan, plan_fingerprint, prepare_plan, stored_fingerprints
 from models.db import session_scope
 
 LOOKAHEAD = 2  # files prepared ahead of the writer; bounds memory to a few agreements' occurrences
@@ -90,16 +91,21 @@ def expand_checked(
         loaded,
         calendar or _calendar(settings.calendar_overrides),
         settings.max_occurrences_per_clause,
-        season_calendar(settings.seasons_file),
+        _seasons(settings),
     )
     check_unique_keys(planned, loaded)
     return planned
 
 
+def _seasons(settings: Settings) -> RegionalSeasons:
+    """The national season table and the regional ones, as configured (cached per process)."""
+    return regional_seasons(settings.seasons_file, settings.seasons_dir)
+
+
 def calendar_version(loaded: LoadedAgreement, settings: Settings, calendar: WorkdayCalendar | None = None) -> str:
     """The calendar data an agreement's plan depends on, as stored with the plan (`agreement.calendar_version`)."""
     workdays = calendar or _calendar(settings.calendar_overrides)
-    return calendar_fingerprint(workdays) + schedule_fingerprint(loaded, season_calendar(settings.seasons_file))
+    return calendar_fingerprint(workdays) + schedule_fingerprint(loaded, _seasons(settings))
 
 
 def prepare(path: str | Path, settings: Settings) -> tuple[LoadedAgreement, list[PlannedOccurrence]]:
@@ -133,10 +139,20 @@ def plan_agreement(
     return PlannedAgreement(loaded, planned, write(database_url, loaded, planned, today, actor, settings=settings))
 
 
-def _timed_prepare(path: str | Path, settings: Settings) -> tuple[LoadedAgreement, list[PlannedOccurrence], float]:
+Prepared = tuple[LoadedAgreement, list[PlannedOccurrence], str, PreparedPlan | None, float]
+
+
+def _timed_prepare(path: str | Path, settings: Settings, calendar: str, stored: dict[str, str]) -> Prepared:
+    """In the helper thread: everything that does not need the database, the plan event's digests included.
+
+    `stored`: fingerprints as the batch began; a file that will not change needs no digests, and only a new
+    agreement (a first plan) lists its rows as added. A stale guess only costs time: `apply_plan` decides."""
     started = time.perf_counter()
     loaded, planned = prepare(path, settings)
-    return loaded, planned, time.perf_counter() - started
+    version = calendar + schedule_fingerprint(loaded, _seasons(settings))
+    before = stored.get(loaded.agreement.id)
+    digests = None if before == plan_fingerprint(loaded, version) else prepare_plan(planned, changes=before is None)
+    return loaded, planned, version, digests, time.perf_counter() - started
 
 
 def plan_files(
@@ -149,14 +165,16 @@ def plan_files(
     group_rows: int = GROUP_ROWS,
 ) -> Iterator[FileOutcome]:
     """Plan many files, outcomes in the order of `paths`; a bad file or refused plan is reported, not raised."""
-    pending: deque[tuple[str, Future[tuple[LoadedAgreement, list[PlannedOccurrence], float]]]] = deque()
+    pending: deque[tuple[str, Future[Prepared]]] = deque()
     todo = (p for p in paths if Path(p).name != REGISTRY_FILE)  # `coop plan agreements/*.yaml` names the registry too
     fingerprint = calendar_fingerprint(_calendar(settings.calendar_overrides))
+    with session_scope(database_url) as session:
+        stored = stored_fingerprints(session)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coop-prepare") as pool:
 
         def ahead() -> None:
             while len(pending) <= LOOKAHEAD and (path := next(todo, None)) is not None:
-                pending.append((str(path), pool.submit(_timed_prepare, path, settings)))
+                pending.append((str(path), pool.submit(_timed_prepare, path, settings, fingerprint, stored)))
 
         ahead()
         while pending:
@@ -167,7 +185,7 @@ def plan_files(
                     path, future = pending.popleft()
                     ahead()
                     try:
-                        loaded, planned, prepared = future.result()
+                        loaded, planned, version, digests, prepared = future.result()
                     except CoopError as exc:
                         group.append(FileOutcome(path, error=exc))
                         continue
@@ -180,15 +198,16 @@ def plan_files(
                                 planned,
                                 today,
                                 actor,
-                                fingerprint + schedule_fingerprint(loaded, season_calendar(settings.seasons_file)),
+                                version,
                                 notify_horizon_days=settings.notify_horizon_days,
+                                prepared=digests,
                             )
                     except CoopError as exc:
                         group.append(FileOutcome(path, error=exc, occurrences=len(planned), prepare_seconds=prepared))
                         continue
                     rows += 0 if result.unchanged else len(planned)
                     group.append(FileOutcome(path, result, None, len(planned), prepared, time.perf_counter() - started))
-                    del loaded, planned
+                    del loaded, planned, digests
                 started = time.perf_counter()
             if group:  # the commit is part of writing the group; charge it to its last file
                 group[-1] = replace(group[-1], write_seconds=group[-1].write_seconds + time.perf_counter() - started)

@@ -162,9 +162,10 @@ def _compare_tables(session: Session, replay: Replay, tz: ZoneInfo) -> Differenc
     rank: Counter[str] = Counter()
     seen: set[int] = set()
     for row in rows.occurrences(session):
-        rank[row.agreement_id] += 1
         seen.add(row.id)
         facts = replay.occurrences.get(row.id)
+        if facts is None or not facts.opened:  # plans create rows in id order; an opened row is not a plan's
+            rank[row.agreement_id] += 1
         compare_occurrence(facts, row, rank[row.agreement_id], replay.created[row.agreement_id], diff, tz)
     missing_occurrences(replay.occurrences, seen, diff)
     cited: set[int] = set()

@@ -141,7 +141,7 @@ def _view(
         due_date=occ.due_date,
         window_start=occ.window_start,
         host=occ.host,
-        location=clause.location,
+        location=occ.location or clause.location,
         status=str(occ.status),
         provisional=occ.provisional,
         targets=dict(occ.targets or clause.targets),

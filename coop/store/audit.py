@@ -97,6 +97,7 @@ class OccurrenceState:
     evidence: int = 0
     parts_required: int = 1  # a joint (`sign_off: all`) task: its responsible party and every co-organiser
     parts_done: int = 0  # parties whose part was reported done by the audit day
+    location: str | None = None  # the round's place (the host's), else the clause's
 
     @property
     def on_time(self) -> bool | None:
@@ -165,15 +166,16 @@ def occurrence_states(
             .scalars()
             .all()
         )
+        opened = _opened_at(session, sorted(touched))
         ranked = (
             select(
                 col(Occurrence.id).label("oid"),
                 func.row_number()
                 .over(partition_by=col(Occurrence.agreement_id), order_by=col(Occurrence.id))
                 .label("rank"),
-            ).where(col(Occurrence.agreement_id).in_(sorted(touched)))
+            ).where(col(Occurrence.agreement_id).in_(sorted(touched)), _planned_rows())
         ).subquery()
-        base = base.add_columns(ranked.c.rank).join(ranked, ranked.c.oid == col(Occurrence.id))
+        base = base.add_columns(ranked.c.rank).outerjoin(ranked, ranked.c.oid == col(Occurrence.id))
         created_in = _plan_thresholds(session, flt.agreement)
     rows = session.execute(base.order_by(col(Occurrence.id)).execution_options(yield_per=BATCH))
 
@@ -216,7 +218,9 @@ def occurrence_states(
         own_reports = reports.take(oid)
         own_events = events.take(oid) if events is not None else []
         if from_ledger:
-            created_at = _created_at(created_in.get(row.agreement_id, []), row.rank)
+            created_at = (
+                opened.get(oid) if row.rank is None else _created_at(created_in.get(row.agreement_id, []), row.rank)
+            )
             if created_at is None or _aware(created_at) >= end:
                 continue
             past = _state_from_events(own_events, end, row.due_date, row.window_start, tz)
@@ -244,6 +248,7 @@ def occurrence_states(
             provisional=bool(row.provisional),
             completed_on=completed_on,
             targets=dict(row.targets or {}),
+            location=row.location,
         )
         if row.sign_off == "all":
             # A joint task needs the responsible party's part and each co-organiser's (rates count the parts).
@@ -259,6 +264,25 @@ def occurrence_states(
                 state.metrics[name] = state.metrics.get(name, 0) + int(value)
         state.parts_done = state.parts_required if status == "done" else min(len(parts), state.parts_required)
         yield state
+
+
+OPENED = "occurrence_opened"  # coop.services.on_demand: a row opened by hand, not created by a plan
+
+
+def _planned_rows() -> Any:
+    """Rows a plan created: ranked by id against the plans' running totals (opened rows are not counted)."""
+    opened = select(col(LedgerEvent.occurrence_id)).where(
+        col(LedgerEvent.kind) == OPENED, col(LedgerEvent.occurrence_id).is_not(None)
+    )
+    return col(Occurrence.id).not_in(opened)
+
+
+def _opened_at(session: Session, agreements: list[str]) -> dict[int, dt.datetime]:
+    """When each opened occurrence of `agreements` was opened."""
+    query = select(col(LedgerEvent.occurrence_id), col(LedgerEvent.at)).where(
+        col(LedgerEvent.kind) == OPENED, col(LedgerEvent.agreement_id).in_(agreements)
+    )
+    return {oid: at for oid, at in session.execute(query) if oid is not None}
 
 
 class _Cursor:
@@ -407,9 +431,11 @@ def occurrence_history(
         found[event.id] = event
     rank = session.execute(
         select(func.count()).where(
-            col(Occurrence.agreement_id) == occ.agreement_id, col(Occurrence.id) <= occurrence_id
+            col(Occurrence.agreement_id) == occ.agreement_id, col(Occurrence.id) <= occurrence_id, _planned_rows()
         )
     ).scalar_one()
+    if any(e.kind == OPENED for e in found.values()):
+        rank = 0  # opened by hand: no plan created it
     steps = _plan_thresholds(session, occ.agreement_id).get(occ.agreement_id, [])
     index = bisect.bisect_left([total for total, _ in steps], rank)
     plans = (
@@ -421,7 +447,7 @@ def occurrence_history(
         .scalars()
         .all()
     )
-    if index < len(plans):
+    if rank and index < len(plans):
         found[plans[index].id] = plans[index]
     events = [_event(e) for _, e in sorted(found.items()) if end is None or _aware(e.at) < end]
     events += _sweeps_naming(session, {occurrence_id}, end, like=str(occurrence_id))

@@ -15,7 +15,6 @@ from models.tables import (
     CLOSED_STATUSES,
     OPEN_STATUSES,
     CalendarFeed,
-    ClauseRecord,
     LedgerEvent,
     Occurrence,
     OccurrenceStatus,
@@ -87,7 +86,6 @@ def _rows(session: Session, where: Any, withdrawn_since: dt.datetime) -> list[Fe
     query = occurrence_rows().add_columns(
         col(Occurrence.key).label("key"),
         col(Occurrence.updated_at).label("updated_at"),
-        col(ClauseRecord.location).label("location"),
     )
     rows = session.execute(query.where(where, shown).order_by(col(Occurrence.due_date), col(Occurrence.id))).all()
     # Counted by subquery, not by a list of ids: an agreement's feed may hold more tasks than a query has parameters.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
@@ -263,6 +264,19 @@ def _close(
     return event_id
 
 
+def record_first_statuses(
+    session: Session, today: dt.date, actor: str, agreement_id: str, rows: Iterable[tuple[int, str]]
+) -> SweepResult:
+    """The sweep's ledger events for an agreement's first plan, whose rows were written with their status as of
+    `today` (`status_by_date`): every due or overdue one of `rows` (id, status; in id order) is one the sweep
+    would have moved from planned."""
+    moved: dict[OccurrenceStatus, list[int]] = {OccurrenceStatus.overdue: [], OccurrenceStatus.due: []}
+    for occurrence_id, status in rows:
+        if status in moved:
+            moved[OccurrenceStatus(status)].append(occurrence_id)
+    return _sweep_events(session, today, actor, agreement_id, moved)
+
+
 def sweep(session: Session, today: dt.date, actor: str, agreement_id: str | None = None) -> SweepResult:
     """planned → due when the window opens, planned/due → overdue after the due date; one ledger event per batch.
 
@@ -294,6 +308,18 @@ def sweep(session: Session, today: dt.date, actor: str, agreement_id: str | None
                 .where(col(Occurrence.id).in_(ids[start : start + 5000]))
                 .values(status=status, updated_at=now)
             )
+    return _sweep_events(session, today, actor, agreement_id, moved)
+
+
+def _sweep_events(
+    session: Session,
+    today: dt.date,
+    actor: str,
+    agreement_id: str | None,
+    moved: dict[OccurrenceStatus, list[int]],
+) -> SweepResult:
+    """One ledger event per new status, naming every occurrence that moved to it."""
+    overdue_ids, due_ids = moved[OccurrenceStatus.overdue], moved[OccurrenceStatus.due]
     drafts = []
     if overdue_ids:
         drafts.append(

@@ -35,6 +35,8 @@ class Claimed:
     attempt: int
     department_id: int
     recipient_role: str
+    parts_sent: int = 0
+    """Parts of a long robot message already accepted by earlier attempts: this try starts after them."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_sec
         select(OutboxMessage).where(col(OutboxMessage.id).in_(ids)).order_by(col(OutboxMessage.id))
     ).scalars()
     return [
-        Claimed(r.id, r.dedup_key, r.channel, r.subject, r.body, r.attempts, r.department_id, r.recipient_role)
+        Claimed(
+            r.id, r.dedup_key, r.channel, r.subject, r.body, r.attempts, r.department_id, r.recipient_role, r.parts_sent
+        )
         for r in rows
     ]
 
@@ -114,10 +118,17 @@ def settle(
         elif result.retryable and message.attempt < max_attempts:
             wait = backoff(message.attempt, base, ceiling, result.retry_after)
             outcome = "retry"
-            retry.append({"b_id": message.id, "b_next": now + dt.timedelta(seconds=wait), "b_error": result.detail})
+            retry.append(
+                {
+                    "b_id": message.id,
+                    "b_next": now + dt.timedelta(seconds=wait),
+                    "b_error": result.detail,
+                    "b_parts": parts_done(message, result),
+                }
+            )
         else:
             outcome = "dead"
-            dead.append({"b_id": message.id, "b_error": result.detail})
+            dead.append({"b_id": message.id, "b_error": result.detail, "b_parts": parts_done(message, result)})
         settled.append(Settled(message, result, kind, duration_ms, outcome))
     table = OutboxMessage.__table__  # type: ignore[attr-defined]  # Core statements: executemany with per-row values
     # Only the current lease holder may settle: a dispatcher that lost its lease must not overwrite.
@@ -137,6 +148,7 @@ def settle(
                 next_attempt_at=bindparam("b_next"),
                 last_error=bindparam("b_error"),
                 lease_until=None,
+                parts_sent=bindparam("b_parts"),
             ),
             sorted(retry, key=lambda r: r["b_id"]),
         )
@@ -144,7 +156,12 @@ def settle(
         session.execute(
             update(table)
             .where(table.c.id == bindparam("b_id"), mine)
-            .values(status=OutboxStatus.dead, last_error=bindparam("b_error"), lease_until=None),
+            .values(
+                status=OutboxStatus.dead,
+                last_error=bindparam("b_error"),
+                lease_until=None,
+                parts_sent=bindparam("b_parts"),
+            ),
             sorted(dead, key=lambda r: r["b_id"]),
         )
     if settled:
@@ -167,6 +184,26 @@ def settle(
             ],
         )
     return settled
+
+
+def parts_done(message: Claimed, result: DeliveryResult) -> int:
+    """Parts of the message accepted so far: what was recorded at the claim, and what this attempt got accepted."""
+    if result.total_parts <= 1:
+        return message.parts_sent
+    return max(message.parts_sent, result.first_part + result.parts)
+
+
+def record_parts(session: Session, worker: str, outbox_id: int, parts_sent: int) -> bool:
+    """After each part of a long robot message is accepted: remember it, so a retry by any dispatcher resumes at
+    the first unsent part. Only the lease holder may write; False means another dispatcher holds the row now."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    found = session.execute(
+        update(table)
+        .where(table.c.id == outbox_id, table.c.claimed_by == worker, table.c.status == OutboxStatus.sending)
+        .values(parts_sent=parts_sent)
+        .returning(table.c.id)
+    ).first()
+    return found is not None
 
 
 def renew(session: Session, worker: str, ids: Sequence[int], now: dt.datetime, lease_seconds: float) -> set[int]:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -16,7 +17,9 @@ from coop.agreement.loader import LoadedAgreement
 from coop.agreement.schema import Party
 from coop.ledger import EventDraft
 from coop.notify.policy import clause_policies
+from coop.occurrence_status import status_by_date
 from coop.planning import (
+    PlanChange,
     PlanDiff,
     PlannedOccurrence,
     PlanResult,
@@ -26,10 +29,11 @@ from coop.planning import (
 )
 from coop.store import ledger
 from coop.store.notices import record_plan_notices
-from coop.store.occurrences import sweep
+from coop.store.occurrences import record_first_statuses, sweep
 from coop.store.parties import LEGACY_PREFIX
 from coop.store.queries import join_clause, join_department
 from models.tables import (
+    OPEN_STATUSES,
     Agency,
     AgreementParty,
     AgreementRecord,
@@ -55,6 +59,31 @@ def plan_fingerprint(loaded: LoadedAgreement, calendar_fingerprint: str) -> str:
     return hashlib.sha256(f"{loaded.content_hash}:{calendar_fingerprint}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class PreparedPlan:
+    """What writing a plan needs that depends on the expanded rows alone, so `plan_files` makes it in its helper
+    thread, beside the database, instead of the writer (profiled in bench/: ~20 % of the writer's time)."""
+
+    occurrences_digest: str  # the plan event's digest of every planned row
+    all_keys_digest: str  # of every planned key, sorted: a first plan's `created_keys_digest`
+    added: list[PlanChange] | None = None  # every row as a first plan adds it, as `PlanDiff.changes` lists them
+
+
+def prepare_plan(planned: list[PlannedOccurrence], *, changes: bool = True) -> PreparedPlan:
+    """`changes`: also list every row as added (only a first plan uses it)."""
+    ordered = sorted(planned, key=attrgetter("key"))
+    digest = hashlib.sha256(
+        "".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
+    ).hexdigest()
+    keys = hashlib.sha256("\n".join([p.key for p in ordered]).encode()).hexdigest()
+    return PreparedPlan(digest, keys, PlanDiff(create=list(planned)).changes([]) if changes else None)
+
+
+def stored_fingerprints(session: Session) -> dict[str, str]:
+    """Agreement id → the fingerprint its last plan stored (`plan_fingerprint`): tells a batch which files are new."""
+    return dict(session.execute(select(col(AgreementRecord.id), col(AgreementRecord.content_hash))).all())
+
+
 def apply_plan(
     session: Session,
     loaded: LoadedAgreement,
@@ -64,10 +93,12 @@ def apply_plan(
     calendar_fingerprint: str,
     *,
     notify_horizon_days: int = DEFAULT_HORIZON_DAYS,
+    prepared: PreparedPlan | None = None,
 ) -> PlanResult:
     """Caller owns the transaction: either the whole plan lands or nothing does.
 
     `notify_horizon_days` is the deployment's `Settings.notify_horizon_days` (new-task notices reach that far).
+    `prepared`: `prepare_plan(planned)`, when the caller made it already.
     """
     agreement = loaded.agreement
     fingerprint = plan_fingerprint(loaded, calendar_fingerprint)
@@ -106,8 +137,15 @@ def apply_plan(
     stored = _stored_occurrences(session, agreement.id, departments)
     on_demand = {c.id for p in agreement.programmes for c in p.clauses if c.recurrence.on_demand}
     plan = diff(planned, stored, set(clauses), effective, agreement.tracking_from, on_demand)
-    created_untracked = _write_occurrences(session, agreement.id, plan, clauses, departments, version)
-    _decide_notices(session, loaded, version, plan, stored, departments, today, notify_horizon_days)
+    # A first plan writes each row with its status as of `today` (what the sweep below would set): updating half a
+    # million just-inserted rows cost as much as inserting them (profiled in bench/).
+    newest = _newest_occurrence_id(session) if first else 0
+    created_untracked = _write_occurrences(
+        session, agreement.id, plan, clauses, departments, version, today if first else None
+    )
+    # A first plan's rows, read back once by id range: their ids for the sweep's events and the new-task notices.
+    new_rows = _rows_after(session, newest, agreement.id, plan, departments, today) if first else None
+    _decide_notices(session, loaded, version, plan, stored, departments, today, notify_horizon_days, new_rows)
 
     result = PlanResult(
         agreement.id,
@@ -123,14 +161,32 @@ def apply_plan(
         not_created=plan.not_created,
         effective_from=effective,
         amendment=amendment.ref if amendment else None,
-        changes=plan.changes(stored),
+        changes=prepared.added
+        if prepared is not None and prepared.added is not None and not stored and len(plan.create) == len(planned)
+        else plan.changes(stored),
     )
     ledger.append(
         session,
-        _events(agreement.id, actor, version, loaded, plan, planned, stored, created_untracked, result),
+        _events(
+            agreement.id,
+            actor,
+            version,
+            loaded,
+            plan,
+            planned,
+            stored,
+            created_untracked,
+            result,
+            prepared or prepare_plan(planned, changes=False),
+        ),
     )
-    # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep.
-    swept = sweep(session, today, actor, agreement_id=agreement.id)
+    # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep. A first
+    # plan's rows were written so; the ledger names them as the sweep would have moved them.
+    swept = (
+        record_first_statuses(session, today, actor, agreement.id, [(r[0], r[1]) for r in new_rows or []])
+        if first
+        else sweep(session, today, actor, agreement_id=agreement.id)
+    )
     result.became_due, result.became_overdue = swept.became_due, swept.became_overdue
     return result
 
@@ -271,6 +327,8 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
         )
     }
     ids: dict[str, int] = {}
+    new: dict[str, dict[str, str | None]] = {}  # key → a new agency's row
+    named: dict[str, str] = {}  # party name → key, of the new ones
     for p in parties:
         key = keys[p.name]
         row = found.get(key)
@@ -293,12 +351,23 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
                     .values(key=key, name=p.name, full_name=p.full_name)
                 )
             continue
-        session.execute(insert(Agency).values(key=key, name=p.name, full_name=p.full_name))
-        ids[p.name] = session.execute(select(col(Agency.id)).where(col(Agency.key) == key)).scalar_one()
+        new[key] = {"key": key, "name": p.name, "full_name": p.full_name}
+        named[p.name] = key
+    if new:  # one statement for every new organisation, one to read their ids (a first plan names five or so)
+        session.execute(insert(Agency), list(new.values()))
+        created = dict(session.execute(select(col(Agency.key), col(Agency.id)).where(col(Agency.key).in_(new))).all())
+        ids = {p.name: ids[p.name] if p.name in ids else created[named[p.name]] for p in parties}  # party order
+    links = [
+        {"agreement_id": agreement_id, "name": name, "agency_id": agency_id}
+        for name, agency_id in ids.items()
+        if name not in linked
+    ]
+    if links:
+        session.execute(insert(AgreementParty), links)
     for name, agency_id in ids.items():
         if name not in linked:
-            session.execute(insert(AgreementParty).values(agreement_id=agreement_id, name=name, agency_id=agency_id))
-        elif linked[name][0] != agency_id:
+            continue
+        if linked[name][0] != agency_id:
             session.execute(
                 update(AgreementParty)
                 .where(col(AgreementParty.agreement_id) == agreement_id, col(AgreementParty.name) == name)
@@ -417,6 +486,7 @@ def _stored_occurrences(
                 col(Occurrence.targets),
                 col(Department.id),
                 col(Agency.key),
+                col(Occurrence.location),
             )
         ),
         plan_department,
@@ -429,7 +499,14 @@ def _stored_occurrences(
             status=str(r[2]),
             clause=r[3],
             due_date=r[4],
-            comparable=(_day(r[5]), r[6], r[7], r[8] if departments.get((r[8], r[9])) == r[12] else r[13], *r[9:12]),
+            comparable=(
+                _day(r[5]),
+                r[6],
+                r[7],
+                r[8] if departments.get((r[8], r[9])) == r[12] else r[13],
+                *r[9:12],
+                r[14],
+            ),
         )
         for r in rows
     ]
@@ -473,12 +550,16 @@ def _write_occurrences(
     clauses: dict[str, int],
     departments: dict[tuple[str, str], int],
     version: int,
+    today: dt.date | None = None,
 ) -> list[tuple[int, str]]:
-    """Returns (id, key) of the rows created as untracked history, which the ledger names one by one."""
+    """Returns (id, key) of the rows created as untracked history, which the ledger names one by one.
+
+    `today`: created rows start with their status as of that day (a first plan); None: planned (a re-plan's sweep
+    moves them)."""
     now = utcnow()
     created_untracked: list[tuple[int, str]] = []
     if plan.create:
-        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now, plan)
+        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now, plan, today)
         untracked_keys = {p.key for p in plan.create if plan.is_untracked(p.due_date)}
         if untracked_keys:
             created_untracked = sorted(
@@ -533,6 +614,7 @@ def _follow_text_statement() -> Any:
             planned_due_date=case((extended, bindparam("p_due", type_=t.c.due_date.type)), else_=None),
             window_start=bindparam("p_window"),
             host=bindparam("p_host"),
+            location=bindparam("p_location"),
             department_id=case(
                 (reassigned, t.c.department_id), else_=bindparam("p_department", type_=t.c.department_id.type)
             ),
@@ -564,6 +646,7 @@ def _follow_text_params(
         "p_due": p.due_date,
         "p_window": p.window_start,
         "p_host": p.host,
+        "p_location": p.location,
         "p_department": departments[(p.party, p.department)],
         "p_provisional": p.provisional,
         "p_targets": dict(p.targets),
@@ -581,6 +664,7 @@ _CREATE_COLUMNS = (
     "due_date",
     "window_start",
     "host",
+    "location",
     "department_id",
     "status",
     "provisional",
@@ -611,6 +695,7 @@ def _insert_created(
     version: int,
     now: dt.datetime,
     plan: PlanDiff,
+    today: dt.date | None = None,
 ) -> None:
     """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
 
@@ -634,6 +719,8 @@ def _insert_created(
     targets_of: dict[str, Any] = {}
     status_proc = processor("status")
     planned_status, untracked_status = status_proc("planned"), status_proc("untracked")
+    # Status as of `today` per (window, due) pair, converted once; a few thousand pairs for a million rows.
+    dated: dict[tuple[dt.date, dt.date], Any] = {}
     tracking_from = plan.tracking_from
     updated_at, provisional = processor("updated_at")(now), processor("provisional")
     flags = {True: provisional(True), False: provisional(False)}
@@ -651,8 +738,16 @@ def _insert_created(
                 day[p.due_date],
                 day[p.window_start],
                 p.host,
+                p.location,
                 departments[(p.party, p.department)],
-                untracked_status if tracking_from is not None and p.due_date < tracking_from else planned_status,
+                untracked_status
+                if tracking_from is not None and p.due_date < tracking_from
+                else planned_status
+                if today is None
+                else dated.get((p.window_start, p.due_date))
+                or dated.setdefault(
+                    (p.window_start, p.due_date), status_proc(status_by_date(p.window_start, p.due_date, today))
+                ),
                 flags[p.provisional],
                 targets,
                 version,
@@ -681,8 +776,11 @@ def _decide_notices(
     departments: dict[tuple[str, str], int],
     today: dt.date,
     horizon_days: int,
+    new_rows: list[tuple[int, str, dt.date, int, str]] | None = None,
 ) -> None:
-    """Same transaction as the plan: a changed task and the decision to tell its department land together."""
+    """Same transaction as the plan: a changed task and the decision to tell its department land together.
+
+    `new_rows`: a first plan's rows as `_rows_after` read them (no query for the upcoming ones then)."""
     before = {s.id: s for s in stored}
     cancelled = []
     for oid, _ in plan.cancel:
@@ -699,7 +797,55 @@ def _decide_notices(
         today,
         horizon_days,
         clause_policies(loaded.agreement),
+        upcoming=None
+        if new_rows is None
+        else [
+            (oid, dept, due, code)
+            for oid, status, due, dept, code in new_rows
+            if status in OPEN_STATUSES and today <= due <= today + dt.timedelta(days=horizon_days)
+        ],
     )
+
+
+def _newest_occurrence_id(session: Session) -> int:
+    """The highest occurrence id so far (0 if none): rows this transaction inserts next have higher ids."""
+    return session.execute(select(func.max(col(Occurrence.id)))).scalar_one() or 0
+
+
+def _rows_after(
+    session: Session,
+    after_id: int,
+    agreement_id: str,
+    plan: PlanDiff,
+    departments: dict[tuple[str, str], int],
+    today: dt.date,
+) -> list[tuple[int, str, dt.date, int, str]]:
+    """(id, status, due, department, clause code) of a first plan's rows, in id order: the ids read back by a
+    primary-key range above `after_id`, the rest as `_insert_created` wrote it.
+
+    Through the (agreement, key) index, one table lookup per row cost 15 % of a first plan, and converting each
+    row's dates back more (profiled in bench/); agreement is compared here, not in SQL, so no database prefers
+    that index to the range."""
+    ids = {
+        key: oid
+        for oid, key, aid in session.execute(
+            select(col(Occurrence.id), col(Occurrence.key), col(Occurrence.agreement_id)).where(
+                col(Occurrence.id) > after_id
+            )
+        )
+        if aid == agreement_id
+    }
+    dated: dict[tuple[dt.date, dt.date], str] = {}
+    rows = []
+    for p in plan.create:
+        if plan.is_untracked(p.due_date):
+            status = str(OccurrenceStatus.untracked)
+        else:
+            pair = (p.window_start, p.due_date)
+            status = dated.get(pair) or dated.setdefault(pair, str(status_by_date(*pair, today)))
+        rows.append((ids[p.key], status, p.due_date, departments[(p.party, p.department)], p.clause))
+    rows.sort()
+    return rows
 
 
 def _events(
@@ -712,15 +858,16 @@ def _events(
     stored: list[StoredOccurrence],
     created_untracked: list[tuple[int, str]],
     result: PlanResult,
+    prepared: PreparedPlan,
 ) -> list[EventDraft]:
     """One event for the plan (with a digest of every planned row), one per occurrence it moved, cancelled,
     restored, untracked or tracked again — each with the effective date and the amendment behind it."""
-    ordered = sorted(planned, key=attrgetter("key"))
-    digest = hashlib.sha256(
-        "".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
+    # A first plan creates every planned row: the digest of all keys is its created keys' digest.
+    created_keys_digest = (
+        prepared.all_keys_digest
+        if len(plan.create) == len(planned)
+        else hashlib.sha256("\n".join(sorted(p.key for p in plan.create)).encode()).hexdigest()
     )
-    # A first plan creates every planned row: its keys are already sorted.
-    created_keys = [p.key for p in ordered] if len(plan.create) == len(planned) else sorted(p.key for p in plan.create)
     effective = str(plan.effective_from) if plan.effective_from else None
     tracking_from = str(plan.tracking_from) if plan.tracking_from else None
     events = [
@@ -742,8 +889,8 @@ def _events(
                 "amendment": result.amendment,
                 "tracking_from": tracking_from,
                 "occurrences": len(planned),
-                "occurrences_digest": digest.hexdigest(),
-                "created_keys_digest": hashlib.sha256("\n".join(created_keys).encode()).hexdigest(),
+                "occurrences_digest": prepared.occurrences_digest,
+                "created_keys_digest": created_keys_digest,
             },
         )
     ]
@@ -758,6 +905,7 @@ def _events(
         return {
             "before": {"due_date": str(old[0]), "host": old[2], "party": old[3], "department": old[4]},
             "after": {"due_date": str(p.due_date), "host": p.host, "party": p.party, "department": p.department},
+            **({"location": {"before": old[7], "after": p.location}} if old[7] != p.location else {}),
         }
 
     for oid, p in plan.update:

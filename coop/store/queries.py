@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlmodel import col
 
 from models.tables import Agency, AgreementRecord, ClauseRecord, Department, Occurrence
@@ -67,6 +67,8 @@ OCCURRENCE_COLUMNS: tuple[Any, ...] = (
     col(Agency.name).label("party"),
     col(Department.name).label("department"),
     col(Occurrence.host).label("host"),
+    # A rotating round's own place (the host's, `location_from_host`), else the clause's fixed one.
+    func.coalesce(col(Occurrence.location), col(ClauseRecord.location)).label("location"),
     col(Occurrence.window_start).label("window_start"),
     col(Occurrence.due_date).label("due_date"),
     col(Occurrence.status).label("status"),

@@ -91,6 +91,7 @@ def next_due(session: Session, today: dt.date, agreement_id: str, limit: int) ->
             host=r.host,
             status=str(r.status),
             provisional=r.provisional,
+            location=r.location,
         )
         for r in rows
     ]

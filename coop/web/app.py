@@ -6,19 +6,21 @@ import json
 import logging
 import math
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coop.access import check_coordinator_token, signer
 from coop.errors import CoopError, EvidenceRefused, Forbidden, InvalidTransition, LinkError, UnknownOccurrence
 from coop.settings import Settings, get_settings
-from coop.web import audit, coordinator, department, feeds, operations, pages
+from coop.web import audit, coordinator, dashboard, department, feeds, operations, pages
 from coop.web.limits import FORM_OVERHEAD, MAX_FILES, MAX_JSON_BYTES, UPLOAD_ROUTES
 
 DESCRIPTION = """
@@ -85,6 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coordinator.router)
     app.include_router(operations.router)
     app.include_router(feeds.router)
+    app.include_router(dashboard.router)
+    # The vendored ECharts and the dashboard's script: served from the package, never from a CDN.
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     def openapi() -> dict[str, Any]:
         # Validation errors are answered with one Chinese sentence (see `_invalid`), not FastAPI's echoing list.

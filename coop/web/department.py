@@ -10,15 +10,19 @@ from fastapi.responses import FileResponse
 from coop import evidence as files
 from coop.access import Principal, Role
 from coop.report import CompletionReport
-from coop.services import evidence, reports
+from coop.services import evidence, on_demand, reports
 from coop.store import access as store
 from coop.web.deps import DepartmentDep, PrincipalDep, SettingsDep
 from coop.web.schemas import (
+    AgreementIdPath,
+    ClausePath,
     DepartmentOut,
     ErrorOut,
     EvidenceOut,
     MeOut,
     OccurrenceOut,
+    OpenedOut,
+    OpenOnDemandIn,
     ReportIn,
     ReportOut,
     error_responses,
@@ -91,6 +95,32 @@ def report(occurrence_id: OccurrenceId, body: ReportIn, principal: DepartmentDep
         settings.database_url, department_id, completion, principal.actor, [], settings.evidence_dir
     )
     return ReportOut(occurrence_id=occurrence_id, event_id=recorded.event_id, status=recorded.occurrence.status)
+
+
+@router.post(
+    "/agreements/{agreement_id}/clauses/{clause}/occurrences",
+    response_model=OpenedOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ERRORS,
+)
+def open_on_demand(
+    agreement_id: AgreementIdPath,
+    clause: ClausePath,
+    body: OpenOnDemandIn,
+    principal: DepartmentDep,
+    settings: SettingsDep,
+) -> OpenedOut:
+    """发起一项本部门负责的按需开展任务（条款写 on_demand: true），承办部门为本部门，写入台账。"""
+    opened = on_demand.open_on_demand_for_department(
+        settings.database_url,
+        _department(principal),
+        principal.actor,
+        agreement_id,
+        clause,
+        body.reason,
+        due_date=body.due_date,
+    )
+    return OpenedOut(**opened.__dict__)
 
 
 @router.post(

@@ -13,10 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from coop.access import Role
 from coop.errors import BackfillRefused, CoopError
-from coop.services import backfill, coordinators, operations
+from coop.services import backfill, coordinators, on_demand, operations
 from coop.services.coordinators import Coordinator
 from coop.web.deps import CoordinatorDep, IssuerDep, SettingsDep
-from coop.web.schemas import PlainText, ReasonIn, error_responses
+from coop.web.schemas import (
+    AgreementIdPath,
+    ClausePath,
+    OpenedOut,
+    OpenOnDemandIn,
+    PlainText,
+    ReasonIn,
+    error_responses,
+)
+from models.read import ApiTokenPublic
 
 router = APIRouter(prefix="/api/v1/coordinator", tags=["协调人 coordinator"])
 OccurrenceId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
@@ -68,19 +77,6 @@ class TokenOut(BaseModel):
     agreements: list[str]
     expires_at: dt.datetime
     event_id: int
-
-
-class TokenRowOut(BaseModel):
-    id: int
-    role: str
-    label: str
-    person: str | None
-    department_id: int | None
-    agreements: list[str]
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    live: bool
 
 
 class RevokedOut(BaseModel):
@@ -156,6 +152,38 @@ def reassign(
     )
 
 
+class OpenForDepartmentIn(OpenOnDemandIn):
+    department: Annotated[PlainText, StringConstraints(min_length=3, max_length=401)] = Field(
+        description="承办部门，写作 单位/部门（须为协议签约方的部门）"
+    )
+
+
+@router.post(
+    "/agreements/{agreement_id}/clauses/{clause}/occurrences",
+    response_model=OpenedOut,
+    responses=ERRORS,
+    status_code=201,
+)
+def open_on_demand(
+    agreement_id: AgreementIdPath,
+    clause: ClausePath,
+    body: OpenForDepartmentIn,
+    principal: CoordinatorDep,
+    settings: SettingsDep,
+) -> OpenedOut:
+    """发起一项按需开展的任务（条款写 on_demand: true）：指定承办部门、截止日期和理由，写入台账并通知该部门。"""
+    opened = on_demand.open_on_demand(
+        settings.database_url,
+        _named(principal),
+        agreement_id,
+        clause,
+        body.department,
+        body.reason,
+        due_date=body.due_date,
+    )
+    return OpenedOut(**opened.__dict__)
+
+
 @router.post("/tokens", response_model=TokenOut, responses=ERRORS, status_code=201)
 def issue_coordinator_token(body: CoordinatorTokenIn, principal: IssuerDep, settings: SettingsDep) -> TokenOut:
     """签发具名协调人令牌。COOP_COORDINATOR_TOKEN 只能在还没有有效协调人时签发第一个。"""
@@ -173,32 +201,16 @@ def issue_coordinator_token(body: CoordinatorTokenIn, principal: IssuerDep, sett
     )
 
 
-@router.get("/tokens", response_model=list[TokenRowOut], responses=ERRORS)
+@router.get("/tokens", response_model=list[ApiTokenPublic], responses=ERRORS)
 def list_tokens(
     _: CoordinatorDep,
     settings: SettingsDep,
     role: Annotated[Literal["department", "auditor", "coordinator"] | None, Query(description="只看此角色")] = None,
     live: Annotated[bool, Query(description="只看仍有效的令牌")] = False,
-) -> list[TokenRowOut]:
+) -> list[ApiTokenPublic]:
     """令牌清单（不含令牌本身）：角色、持有人、范围、有效期、是否已撤销或过期。"""
-    now = dt.datetime.now(dt.UTC)
-    rows = [r for r in coordinators.list_tokens(settings.database_url) if (role is None or r.role == role)]
-    return [
-        TokenRowOut(
-            id=r.id,
-            role=r.role,
-            label=r.label,
-            person=r.person,
-            department_id=r.department_id,
-            agreements=r.agreements,
-            created_at=r.created_at,
-            expires_at=r.expires_at,
-            revoked_at=r.revoked_at,
-            live=r.live(now),
-        )
-        for r in rows
-        if not live or r.live(now)
-    ]
+    rows = coordinators.list_tokens(settings.database_url)
+    return [r for r in rows if (role is None or r.role == role) and (r.live or not live)]
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=RevokedOut, responses=ERRORS)

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from coop.audit import GroupBy
@@ -45,6 +46,12 @@ def _plain_text(value: str) -> str:
 
 
 PlainText = Annotated[str, AfterValidator(_plain_text)]
+AgreementIdPath = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,79}$", description="协议标识（协议文件中的 id）")
+]
+ClausePath = Annotated[
+    str, Path(pattern=r"^[0-9A-Za-z]+(\.[0-9A-Za-z]+)*$", max_length=40, description="条款编号，如 9.1")
+]
 
 
 def _iso_date(value: Any) -> Any:
@@ -119,6 +126,25 @@ class ReasonIn(BaseModel):
     reason: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_NOTE)] = Field(
         description="理由，记入台账"
     )
+
+
+class OpenOnDemandIn(ReasonIn):
+    """Open one occurrence of an on-demand clause (`recurrence: {on_demand: true}`)."""
+
+    due_date: Day | None = Field(
+        None, description="截止日期 YYYY-MM-DD（须在协议期内）；不填则为今天起条款的 window_days 天"
+    )
+
+
+class OpenedOut(BaseModel):
+    occurrence_id: int
+    key: str = Field(description="任务标识：条款@发起日")
+    event_id: int = Field(description="台账事件编号")
+    actor: str = Field(description="台账中记录的发起人")
+    department_id: int
+    window_start: dt.date
+    due_date: dt.date
+    status: str
 
 
 class EventOut(BaseModel):

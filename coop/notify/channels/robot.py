@@ -100,18 +100,21 @@ def split_body(body: str, limit: int) -> list[str]:
         return [body]
     pieces: list[str] = []
     current = ""
+    size = 0  # UTF-8 bytes of `current`, kept as lines are added (re-encoding it per line was quadratic)
     for line in body.splitlines(keepends=True):
         while len(line.encode()) > limit:  # one giant line: hard-cut it
             cut = line.encode()[:limit].decode(errors="ignore")
             if current:
                 pieces.append(current)
-                current = ""
+                current, size = "", 0
             pieces.append(cut)
             line = line[len(cut) :]
-        if len((current + line).encode()) > limit:
+        width = len(line.encode())
+        if size + width > limit:
             pieces.append(current)
-            current = ""
+            current, size = "", 0
         current += line
+        size += width
     if current.strip():
         pieces.append(current)
     return pieces
@@ -204,18 +207,25 @@ async def send_robot(
     *,
     start: int = 0,
     pace: Callable[[], Awaitable[None]] | None = None,
+    accepted: Callable[[int], Awaitable[bool]] | None = None,
 ) -> DeliveryResult:
     """Post the parts of one message in order, from part `start` (0-based) on; stop at the first refusal.
 
     `pace()` is awaited right before every part is posted, so a long message keeps within the robot's
-    rate; the result's `parts` says how many this call got accepted.
+    rate. `accepted(done)` is awaited after each part the robot accepts, with the number of parts done so
+    far (earlier attempts included); when it answers False (the message is no longer ours to send) no
+    further part goes out. The result's `parts` says how many this call got accepted.
     """
+    found = pieces(protocol, title, body)
+    total = len(found)
+    if start >= total:  # an earlier attempt got every part accepted, only its bookkeeping was lost
+        return DeliveryResult(True, False, None, f"{target.kind} ok", first_part=start, total_parts=total)
     owned = client is None
     client = client or httpx.AsyncClient(timeout=timeout)
-    accepted = 0
+    done = 0
     try:
         result = DeliveryResult(False, True, None, f"{target.kind}: nothing sent")
-        for piece_title, piece in pieces(protocol, title, body)[start:]:
+        for piece_title, piece in found[start:]:
             if pace is not None:
                 await pace()
             req = protocol.build(target, piece_title, piece, time.time())
@@ -227,12 +237,22 @@ async def send_robot(
                         req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers
                     )
             except (httpx.HTTPError, TimeoutError) as exc:
-                return replace(_transport_failure(target, exc), parts=accepted)
+                return replace(_transport_failure(target, exc), parts=done, first_part=start, total_parts=total)
             result = interpret(protocol, target, response)
             if not result.ok:
-                return replace(result, parts=accepted)
-            accepted += 1
-        return replace(result, parts=accepted)
+                return replace(result, parts=done, first_part=start, total_parts=total)
+            done += 1
+            if accepted is not None and not await accepted(start + done) and start + done < total:
+                return DeliveryResult(
+                    False,
+                    True,
+                    None,
+                    f"{target.kind}: 消息已由其他投递进程接手，停止发送其余部分（message taken over, stopped）",
+                    parts=done,
+                    first_part=start,
+                    total_parts=total,
+                )
+        return replace(result, parts=done, first_part=start, total_parts=total)
     finally:
         if owned:
             await client.aclose()

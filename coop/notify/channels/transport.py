@@ -37,12 +37,14 @@ async def adeliver(
     key: str | None = None,
     start: int = 0,
     pace: Callable[[], Awaitable[None]] | None = None,
+    accepted: Callable[[int], Awaitable[bool]] | None = None,
 ) -> DeliveryResult:
     """Send one message (markdown body): robots over httpx.AsyncClient, others through apprise in a thread.
 
     Pass a shared `client` when sending many messages so connections are pooled; `key` identifies the
     message so receivers that honour it drop a repeat. A robot message too long for one post goes in
-    numbered parts: `start` skips parts already accepted. `pace()` is awaited right before each post.
+    numbered parts: `start` skips parts already accepted. `pace()` is awaited right before each post, and
+    `accepted(done)` after each robot part accepted (see `send_robot`).
     """
     protocol = robot_protocol(url)
     if protocol is not None:
@@ -51,7 +53,9 @@ async def adeliver(
         except ValueError as exc:
             return DeliveryResult(False, False, None, redact(str(exc)))
         headers = {IDEMPOTENCY_HEADER: key} if key else None
-        return await send_robot(protocol, target, title, body, timeout, client, headers, start=start, pace=pace)
+        return await send_robot(
+            protocol, target, title, body, timeout, client, headers, start=start, pace=pace, accepted=accepted
+        )
     if pace is not None:
         await pace()
     return await asyncio.to_thread(send_apprise, with_idempotency_key(url, key), title, body, timeout)

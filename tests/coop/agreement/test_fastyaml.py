@@ -8,14 +8,16 @@ import pytest
 from conftest import AGREEMENT_FILES, FIXTURES, REGISTRY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability.test_bad_input import mutated_agreements
+from reliability.test_bad_input import SCALE, mutated_agreements
 
 from coop.agreement.fastyaml import fast_tree
 from coop.agreement.loader import _BAD_TEXT, MAX_DEPTH, MAX_NODES, LoadedAgreement, parse_agreement
 from coop.errors import AgreementError
 
 SMALL = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
-EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+EXAMPLES = settings(
+    max_examples=int(300 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
 
 
 def _outcome(text: str, fast: bool) -> LoadedAgreement | list[str]:

@@ -273,3 +273,136 @@ def test_the_departments_digest_tells_each_decision_with_its_reason_and_coordina
     # The department that no longer owes the reassigned task is told so, with the reason.
     assert "改派：由 渝北区区委社会工作部 改由 渝北区团区委 负责（原因：团区委牵头青年培训；协调人：张协调）" in body
     assert "贵单位无需再办理" in body
+
+
+def test_apply_runs_the_operation_it_names_with_its_date_department_and_day(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    """The Prefect flow's single entry: each name reaches its operation with every argument it needs."""
+    first, second, third = planned["1.1@2026-03-31"], planned["1.1@2026-06-30"], planned["1.1@2026-09-30"]
+    fourth, fifth = planned["1.1@2026-12-31"], planned["1.1@2027-03-31"]
+    day = dt.date(2026, 3, 20)
+
+    def refused(*args: object, **kwargs: object) -> str:
+        with pytest.raises(CoopError) as exc:
+            operations.apply(db_url, chief, *args, **kwargs)  # type: ignore[arg-type]
+        return str(exc.value)
+
+    assert refused("extend", first, "推迟", today=day) == "延期必须给出新的截止日期 (extend needs a new due date)"
+    assert (
+        refused("reassign", fourth, "换人", today=day) == "改派必须给出新的责任部门 (reassign needs the new department)"
+    )
+    assert refused("archive", first, "归档", today=day) == "未知操作 archive (unknown operation)"
+
+    def done(*args: object, **kwargs: object) -> tuple[str, int, str, dt.date]:
+        r = operations.apply(db_url, chief, *args, **kwargs)  # type: ignore[arg-type]
+        return (r.operation, r.occurrence_id, r.status, r.due_date)
+
+    assert done("extend", first, "场地改造", due_date=dt.date(2026, 4, 30), today=day) == (
+        "extend",
+        first,
+        "due",
+        dt.date(2026, 4, 30),
+    )
+    assert done("suspend", second, "汛期", today=day) == ("suspend", second, "suspended", dt.date(2026, 6, 30))
+    assert occurrence(db_url, second).suspended_on == day
+    assert done("resume", second, "汛期结束", due_date=dt.date(2026, 7, 15), today=dt.date(2026, 4, 1)) == (
+        "resume",
+        second,
+        "planned",
+        dt.date(2026, 7, 15),
+    )
+    record_report(db_url, CompletionReport(third, YUBEI, "done", participants=30), YUBEI)
+    assert done("reopen", third, "材料不全", today=dt.date(2026, 9, 20)) == (
+        "reopen",
+        third,
+        "due",
+        dt.date(2026, 9, 30),
+    )
+    with session_scope(db_url) as s:
+        tuanquwei = s.get(Occurrence, planned["6.1@2026-03-10"]).department_id  # type: ignore[union-attr]
+    reassigned = operations.apply(db_url, chief, "reassign", fourth, "团区委牵头", department=TUANQUWEI)
+    assert (reassigned.operation, reassigned.department_id) == ("reassign", tuanquwei)
+    assert done("waive", fourth, "同意豁免") == ("waive", fourth, "waived", dt.date(2026, 12, 31))
+    assert done("cancel", fifth, "停办") == ("cancel", fifth, "cancelled", dt.date(2027, 3, 31))
+    assert [e.kind for e in events(db_url) if e.actor == chief.actor] == [
+        "occurrence_extended",
+        "occurrence_suspended",
+        "occurrence_resumed",
+        "occurrence_reopened",
+        "occurrence_reassigned",
+        "occurrence_waived",
+        "occurrence_cancelled",
+    ]
+
+
+def test_the_ledger_records_what_reopening_waiving_and_cancelling_changed_and_why(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    reopened, waived, cancelled = planned["1.1@2026-06-30"], planned["1.1@2026-12-31"], planned["1.1@2027-03-31"]
+    record_report(db_url, CompletionReport(reopened, YUBEI, "done", participants=60), YUBEI)
+    closed_at = occurrence(db_url, reopened).closed_at
+    assert closed_at is not None
+
+    def notices(oid: int) -> list[str]:
+        with session_scope(db_url) as s:
+            return [n.kind for n in s.execute(select(Notice).where(Notice.occurrence_id == oid)).scalars()]
+
+    told = notices(reopened)
+    operations.reopen(db_url, chief, reopened, "佐证材料不全", dt.date(2026, 6, 20))
+    assert sorted(notices(reopened)) == sorted([*told, "changed"])  # the department hears it is open again
+    operations.suspend(db_url, chief, waived, "等待上级意见", PLAN_DAY)
+    operations.waive(db_url, chief, waived, "上级同意豁免")
+    operations.cancel(db_url, chief, cancelled, "活动停办")
+    payloads = {e.kind: json.loads(e.payload) for e in events(db_url) if e.actor == chief.actor}
+    assert payloads["occurrence_reopened"] == {
+        "operation": "reopen",
+        "reason": "佐证材料不全",
+        "before": {"status": "done", "closed_at": closed_at.isoformat()},
+        "after": {"status": "due", "due_date": "2026-06-30"},
+    }
+    assert payloads["occurrence_waived"] == {
+        "operation": "waive",
+        "reason": "上级同意豁免",
+        "previous_status": "suspended",
+        "key": "1.1@2026-12-31",
+    }
+    assert payloads["occurrence_cancelled"] == {
+        "operation": "cancel",
+        "reason": "活动停办",
+        "previous_status": "planned",
+        "key": "1.1@2027-03-31",
+    }
+
+
+def test_resume_on_the_day_of_suspending_keeps_the_date_and_the_ledger_says_from_what(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    with pytest.raises(InvalidTransition) as exc:
+        operations.resume(db_url, chief, oid, "未暂停", PLAN_DAY)
+    assert str(exc.value) == f"任务 #{oid} 当前状态为“已计划”，不能恢复 (cannot resume an occurrence that is planned)"
+    operations.suspend(db_url, chief, oid, "等待场地", PLAN_DAY)
+    result = operations.resume(db_url, chief, oid, "场地已定", PLAN_DAY)
+    assert (result.due_date, occurrence(db_url, oid).planned_due_date) == (dt.date(2026, 6, 30), None)
+    [event] = events(db_url, "occurrence_resumed")
+    assert json.loads(event.payload) == {
+        "operation": "resume",
+        "reason": "场地已定",
+        "before": {"status": "suspended", "since": "2026-03-01", "due_date": "2026-06-30"},
+        "after": {"status": "planned", "due_date": "2026-06-30"},
+        "days_suspended": 0,
+    }
+
+
+def test_resume_may_set_the_due_date_to_the_window_start_but_not_before_it(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    opens = occurrence(db_url, oid).window_start
+    operations.suspend(db_url, chief, oid, "等待场地", PLAN_DAY)
+    day_before = opens - dt.timedelta(days=1)
+    with pytest.raises(CoopError) as exc:
+        operations.resume(db_url, chief, oid, "提前", PLAN_DAY, due_date=day_before)
+    assert str(exc.value) == f"新的截止日期 {day_before} 早于办理期开始 {opens} (due date before the window)"
+    assert operations.resume(db_url, chief, oid, "提前到开放日", PLAN_DAY, due_date=opens).due_date == opens
