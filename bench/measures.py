@@ -618,6 +618,6 @@ def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = Tr
         "notices_in_table": notices,
         "delivery_s": delivery_s,
         "sent": report.total("sent"),
-        "rate": report.total("sent") / delivery_s if delivery_s else None,
+        "rate": report.total("sent") / delivery_s if deliver and delivery_s else None,
         "delay_ms": delay_ms,
     }

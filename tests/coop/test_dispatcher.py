@@ -181,12 +181,14 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     # Robot requests wait at the sink, let through one at a time until a message is recorded as sent and the next
     # one waits: the victim is killed while it is certainly mid-delivery, however loaded the machine.
     notify_channels.hold_next(1000)
-    env = {**os.environ, "COOP_DATABASE_URL": db_url, "COOP_NOTIFY_CONCURRENCY": "1", "COOP_NOTIFY_LEASE_SECONDS": "1"}
+    # Twenty-second leases: a message goes out only while half its lease is left, and on a loaded box (stress-ng, CI)
+    # the first claim and apprise's import took longer than half of a five-second one (the victim handed all back).
+    env = {**os.environ, "COOP_DATABASE_URL": db_url, "COOP_NOTIFY_CONCURRENCY": "1", "COOP_NOTIFY_LEASE_SECONDS": "20"}
     victim = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "from coop.services.delivery import drain_outbox; from coop.settings import get_settings; "
+            "import apprise; from coop.services.delivery import drain_outbox; from coop.settings import get_settings; "
             "drain_outbox(wait_seconds=0, settings=get_settings())",
         ],
         cwd=ROOT,
@@ -194,7 +196,10 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     )
     deadline = time.monotonic() + 300
     while not (outbox_status(db_url)["sent"] and notify_channels.holding) and time.monotonic() < deadline:
-        assert victim.poll() is None, f"the dispatcher ended (exit {victim.returncode}) before it was held mid-run"
+        assert victim.poll() is None, (
+            f"the dispatcher ended (exit {victim.returncode}) before it was held mid-run: {outbox_status(db_url)}, "
+            f"{len(notify_channels.received)} requests at the sink, {notify_channels.holding} waiting"
+        )
         if notify_channels.holding and not outbox_status(db_url)["sent"]:
             notify_channels.let_through(1)  # a long digest goes in parts: its next part
         time.sleep(0.05)
@@ -203,7 +208,7 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     victim.wait()
     assert 0 < outbox_status(db_url)["sent"] < len(keys)
     notify_channels.heal()
-    # The drain waits for the victim's one-second leases to run out, then takes its messages over.
+    # The drain waits for the victim's leases to run out, then takes its messages over.
     drain_outbox(db_url, wait_seconds=120, settings=FAST)
     assert outbox_status(db_url) == Counter({"sent": len(keys)})
     seen = Counter(r.headers.get(IDEMPOTENCY_HEADER) for r in notify_channels.messages())

@@ -205,11 +205,21 @@ class Coordinator:
         view = self.page.locator(".toast-flow-run-create", has_text=name).get_by_role("button", name="View run").first
         # The toast slides in and re-renders while it does; a pointer click keeps missing it, so press it directly,
         # and again while it is still there and the run page has not come (a press during a re-render is lost).
+        # Under heavy load Prefect's own server (SQLite) may refuse the create request ("Oops. Something went
+        # wrong."); nothing was created then, and the coordinator submits again, as a person would.
+        failed = self.page.get_by_text(re.compile(r"Something went wrong"))
+        resubmits = seen = 0
         deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
         while not RUN_PAGE.match(self.page.url):
             if time.monotonic() > deadline:
                 self.screenshot("submit-timeout")
                 raise AssertionError(f"the run page did not open from the confirmation; still at {self.page.url}")
+            shown = failed.count()
+            seen = min(seen, shown)  # toasts close by themselves; a new one counts again
+            if shown > seen and resubmits < 3 and self.api.run_named(name) is None:
+                seen, resubmits = shown, resubmits + 1
+                self.page.get_by_role("button", name="Submit").click()
+                continue
             if view.is_visible():
                 view.dispatch_event("click")
             elif (run_id := self.api.run_named(name)) is not None and not view.is_visible():

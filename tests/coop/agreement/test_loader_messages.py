@@ -3,6 +3,8 @@ column, and names the clause, programme, party or department it is in."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from conftest import FIXTURES
 
@@ -63,6 +65,52 @@ def problems(old: str, new: str) -> list[tuple[int | None, int | None, str]]:
             "signed: soon",
             (4, 1, f"'signed': 日期须写成 YYYY-MM-DD，如 2025-06-30（现在写的是 'soon'）{DATE_HELP}"),
             id="not a date at all",
+        ),
+        pytest.param(
+            "signed: 2025-09-01",
+            "signed: 20250901",
+            (
+                4,
+                1,
+                "'signed': 日期须写成 YYYY-MM-DD，如 2025-06-30（现在写的是 20250901）"
+                "(Datetimes provided to dates should have zero time - e.g. be exact dates)",
+            ),
+            id="a number where a date belongs",
+        ),
+        pytest.param(
+            "signed: 2025-09-01",
+            "signed: [2025, 9, 1]",
+            (
+                4,
+                1,
+                "'signed': 日期须写成 YYYY-MM-DD，如 2025-06-30（现在写的是 [2025, 9, 1]）"
+                "(Input should be a valid date)",
+            ),
+            id="a list where a date belongs",
+        ),
+        pytest.param(
+            "window_days: 20",
+            "window_days: [20]",
+            (35, 38, "条款 1.1 'recurrence.window_days': 须是整数 (Input should be a valid integer)"),
+            id="a list where an integer belongs",
+        ),
+        pytest.param(
+            "each_party: true",
+            "each_party: [true]",
+            (41, 23, "条款 1.2 'responsible.each_party': 须是 true 或 false (Input should be a valid boolean)"),
+            id="a list where a boolean belongs",
+        ),
+        pytest.param(
+            "title: 联合培训",
+            "title: [联合培训]",
+            (29, 9, "条款 1.1 'title': 须是文本 (Input should be a valid string)"),
+            id="a list where text belongs",
+        ),
+        pytest.param(
+            "window_days: 20",
+            "window_days: 1e400",
+            (35, 38, "条款 1.1 'recurrence.window_days': Input should be a finite number"),
+            id="a kind without a Chinese text keeps pydantic's English alone",
         ),
         pytest.param(
             "kind: patrol",
@@ -221,6 +269,21 @@ def test_a_field_mistake_is_named_where_it_is(old: str, new: str, expected: tupl
     assert problems(old, new) == [expected]
 
 
+def test_a_list_over_its_length_and_a_list_for_a_mapping_are_named() -> None:
+    days = ", ".join(str(dt.date(2025, 9, 1) + dt.timedelta(days=i % 700)) for i in range(1001))
+    assert problems("recurrence: {once: 2025-10-01, adjust: next}", f"recurrence: {{dates: [{days}]}}") == [
+        (
+            42,
+            22,
+            "条款 1.2 'recurrence.dates': 最多写 1000 项 "
+            "(List should have at most 1000 items after validation, not 1001)",
+        )
+    ]
+    assert problems("targets: {participants: 50}", "targets: [participants]") == [
+        (36, 9, "条款 1.1 'targets': 须是映射（键: 值） (Input should be a valid dictionary)")
+    ]
+
+
 def test_an_empty_list_and_an_unknown_key_are_both_reported() -> None:
     assert problems("parties:\n", "parties: []\nx_parties:\n") == [
         (8, 1, "'parties': 至少要写 1 项 (List should have at least 1 item after validation, not 0)"),
@@ -369,6 +432,12 @@ def test_a_reference_to_nothing_is_named_at_its_line(
             (14, 35, "列表中有全角逗号“，”，请改为半角逗号“,” (full-width comma in a [list]; use ',')"),
             id="full-width comma in a flow list",
         ),
+        pytest.param(
+            "        channels: [yubei-swd-wecom]\n",
+            "        channels: [yubei-swd-wecom，yubei-sms，yubei-mail]\n",
+            (14, 35, "列表中有全角逗号“，”，请改为半角逗号“,” (full-width comma in a [list]; use ',')"),
+            id="the first of two full-width commas",
+        ),
     ],
 )
 def test_full_width_punctuation_is_named_at_its_column(old: str, new: str, expected: tuple[int, int, str]) -> None:
@@ -380,3 +449,10 @@ def test_nesting_deeper_than_the_limit_is_refused_at_its_line() -> None:
     assert problems("targets: {suggestions: 20}", f"targets: {{suggestions: {deep}}}") == [
         (43, None, "嵌套超过 12 层 (nested deeper than 12 levels)")
     ]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_numeric_clause_id_keeps_its_digits_as_written_after_a_comment_too(fast: bool) -> None:
+    text = SMALL.replace("      - id: 6.1\n", "      - id: 6.10   # 第六项 # 第十条\n")
+    loaded = parse_agreement(text, "x.yaml", fast=fast)
+    assert [c.id for p in loaded.agreement.programmes for c in p.clauses] == ["1.1", "1.2", "6.10"]

@@ -147,7 +147,9 @@ def test_a_bad_registry_names_file_line_and_column(
 
 
 def test_repairing_typography_replaces_each_full_width_mark_and_nothing_else() -> None:
-    text = "title：联合培训\nparties:\n　 - name: 渝北区\n  － 长寿区\nrotate: [渝北区，长寿区]\nnote: 你好，世界\n"
-    assert repair_typography(text) == (
-        "title: 联合培训\nparties:\n   - name: 渝北区\n  - 长寿区\nrotate: [渝北区, 长寿区]\nnote: 你好，世界\n"
+    text = "title：联合培训\nkind： patrol\nparties：\n　 - name: 渝北区\n  － 长寿区\n"
+    assert repair_typography(text) == "title: 联合培训\nkind: patrol\nparties:\n   - name: 渝北区\n  - 长寿区\n"
+    assert (
+        repair_typography("rotate: [渝北区，长寿区]\nnote: 你好，世界\n")
+        == "rotate: [渝北区, 长寿区]\nnote: 你好，世界\n"
     )

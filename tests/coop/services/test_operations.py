@@ -26,6 +26,7 @@ from coop.services.reports import record_report
 from coop.services.sweep import sweep_statuses
 from coop.settings import Settings
 from coop.store.access import principal_for_token
+from coop.store.occurrences import resolve_department
 from models.db import session_scope
 from models.tables import LedgerEvent, Notice, Occurrence, OutboxMessage, Report, utcnow
 
@@ -294,8 +295,11 @@ def test_apply_runs_the_operation_it_names_with_its_date_department_and_day(
     )
     assert refused("archive", first, "归档", today=day) == "未知操作 archive (unknown operation)"
 
+    assert refused("suspend", first, " ", today=day) == "暂停必须说明理由 (a reason is required)"
+
     def done(*args: object, **kwargs: object) -> tuple[str, int, str, dt.date]:
         r = operations.apply(db_url, chief, *args, **kwargs)  # type: ignore[arg-type]
+        assert r.actor == chief.actor
         return (r.operation, r.occurrence_id, r.status, r.due_date)
 
     assert done("extend", first, "场地改造", due_date=dt.date(2026, 4, 30), today=day) == (
@@ -325,6 +329,7 @@ def test_apply_runs_the_operation_it_names_with_its_date_department_and_day(
     assert (reassigned.operation, reassigned.department_id) == ("reassign", tuanquwei)
     assert done("waive", fourth, "同意豁免") == ("waive", fourth, "waived", dt.date(2026, 12, 31))
     assert done("cancel", fifth, "停办") == ("cancel", fifth, "cancelled", dt.date(2027, 3, 31))
+    assert {e.agreement_id for e in events(db_url) if e.actor == chief.actor} == {"test-small"}
     assert [e.kind for e in events(db_url) if e.actor == chief.actor] == [
         "occurrence_extended",
         "occurrence_suspended",
@@ -385,6 +390,13 @@ def test_resume_on_the_day_of_suspending_keeps_the_date_and_the_ledger_says_from
     operations.suspend(db_url, chief, oid, "等待场地", PLAN_DAY)
     result = operations.resume(db_url, chief, oid, "场地已定", PLAN_DAY)
     assert (result.due_date, occurrence(db_url, oid).planned_due_date) == (dt.date(2026, 6, 30), None)
+    [suspended] = events(db_url, "occurrence_suspended")
+    assert json.loads(suspended.payload) == {
+        "operation": "suspend",
+        "reason": "等待场地",
+        "before": {"status": "planned", "due_date": "2026-06-30"},
+        "after": {"status": "suspended", "since": "2026-03-01"},
+    }
     [event] = events(db_url, "occurrence_resumed")
     assert json.loads(event.payload) == {
         "operation": "resume",
@@ -406,3 +418,109 @@ def test_resume_may_set_the_due_date_to_the_window_start_but_not_before_it(
         operations.resume(db_url, chief, oid, "提前", PLAN_DAY, due_date=day_before)
     assert str(exc.value) == f"新的截止日期 {day_before} 早于办理期开始 {opens} (due date before the window)"
     assert operations.resume(db_url, chief, oid, "提前到开放日", PLAN_DAY, due_date=opens).due_date == opens
+    assert occurrence(db_url, oid).planned_due_date == dt.date(2026, 6, 30)  # what the plan said stays on record
+    with session_scope(db_url) as s:
+        kinds = [n.kind for n in s.execute(select(Notice).where(Notice.occurrence_id == oid)).scalars()]
+    assert kinds.count("changed") == 2  # the department hears of the suspension and of the resumption
+
+
+def test_a_closed_task_cannot_be_reassigned(db_url: str, planned: dict[str, int], chief: Coordinator) -> None:
+    oid = planned["1.1@2027-03-31"]
+    operations.cancel(db_url, chief, oid, "活动停办")
+    with pytest.raises(InvalidTransition) as exc:
+        operations.reassign(db_url, chief, oid, TUANQUWEI, "改派已取消的任务")
+    assert str(exc.value) == (
+        f"任务 #{oid} 当前状态为“已取消”，不能改派 (cannot reassign an occurrence that is cancelled)"
+    )
+
+
+def test_a_task_moves_only_to_a_department_of_the_same_agreements_parties(
+    db_url: str, planned: dict[str, int], chief: Coordinator, tmp_path: Path
+) -> None:
+    other_file = tmp_path / "other.yaml"
+    text = (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("id: test-small", "id: test-other", 1)
+    other_file.write_text(text.replace("广安市", "渝中区").replace("市委社会工作部", "区委办公室"), encoding="utf-8")
+    plan(db_url, other_file)
+    oid = planned["1.1@2026-09-30"]
+    with session_scope(db_url) as s:
+        outsider = set(
+            s.execute(select(Occurrence.department_id).where(Occurrence.agreement_id == "test-other")).scalars()
+        )
+        yuzhong = resolve_department(s, "渝中区/区委办公室").id
+    assert yuzhong in outsider
+    with pytest.raises(CoopError) as exc:
+        operations.reassign(db_url, chief, oid, str(yuzhong), "改派到别的协议")
+    assert str(exc.value) == (
+        f"{yuzhong} 不是协议 test-small 的签约方的部门，不能改派 "
+        "(a task moves only between departments of the same agreement's parties)"
+    )
+
+    def notices() -> list[tuple[int, str]]:
+        with session_scope(db_url) as s:
+            rows = s.execute(select(Notice).where(Notice.occurrence_id == oid)).scalars()
+            return sorted((n.department_id, n.kind) for n in rows)
+
+    told = notices()
+    operations.reassign(db_url, chief, oid, TUANQUWEI, "团区委牵头")
+    occ = occurrence(db_url, oid)
+    # the new department is told it owes the task, the old one that it no longer does
+    assert notices() == sorted([*told, (occ.department_id, "planned"), (occ.planned_department_id, "cancelled")])
+    [event] = events(db_url, "occurrence_reassigned")
+    assert json.loads(event.payload) == {
+        "operation": "reassign",
+        "reason": "团区委牵头",
+        "before": {"department_id": occ.planned_department_id, "department": YUBEI},
+        "after": {"department_id": occ.department_id, "department": TUANQUWEI},
+    }
+
+
+def test_an_extension_must_move_the_due_date_later_and_a_closed_task_cannot_be_extended(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    with pytest.raises(CoopError) as exc:
+        operations.extend(db_url, chief, oid, dt.date(2026, 6, 30), "同一天", PLAN_DAY)
+    assert str(exc.value) == (
+        "新的截止日期 2026-06-30 应晚于当前截止日期 2026-06-30 (an extension moves the due date later)"
+    )
+    operations.cancel(db_url, chief, oid, "活动停办")
+    with pytest.raises(InvalidTransition) as closed:
+        operations.extend(db_url, chief, oid, dt.date(2026, 7, 30), "延期已取消的任务", PLAN_DAY)
+    assert (
+        str(closed.value) == f"任务 #{oid} 当前状态为“已取消”，不能延期 (cannot extend an occurrence that is cancelled)"
+    )
+
+
+def test_a_new_due_date_must_fall_in_2000_to_2100_and_the_ledger_says_what_an_extension_moved(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    opens = occurrence(db_url, oid).window_start
+
+    def refused(call: object, *args: object, **kwargs: object) -> str:
+        with pytest.raises(CoopError) as exc:
+            call(db_url, chief, oid, *args, **kwargs)  # type: ignore[operator]
+        return str(exc.value)
+
+    operations.suspend(db_url, chief, oid, "等待场地", PLAN_DAY)
+    assert refused(operations.resume, "回到上世纪", PLAN_DAY, due_date=dt.date(1999, 12, 31)) == (
+        "截止日期 1999-12-31 不合理，应在 2100-12-31 之前 (due date out of range)"
+    )
+    # 2000 is in range: refused only because the window opens later
+    assert refused(operations.resume, "二〇〇〇年", PLAN_DAY, due_date=dt.date(2000, 1, 1)) == (
+        f"新的截止日期 2000-01-01 早于办理期开始 {opens} (due date before the window)"
+    )
+    operations.resume(db_url, chief, oid, "场地已定", PLAN_DAY)
+    assert refused(operations.extend, dt.date(2101, 1, 1), "下个世纪", PLAN_DAY) == (
+        "截止日期 2101-01-01 不合理，应在 2100-12-31 之前 (due date out of range)"
+    )
+    assert operations.extend(db_url, chief, oid, dt.date(2100, 12, 31), "世纪末", PLAN_DAY).due_date == dt.date(
+        2100, 12, 31
+    )
+    [event] = events(db_url, "occurrence_extended")
+    assert json.loads(event.payload) == {
+        "operation": "extend",
+        "reason": "世纪末",
+        "before": {"due_date": "2026-06-30", "status": "planned"},
+        "after": {"due_date": "2100-12-31", "status": "planned"},
+    }

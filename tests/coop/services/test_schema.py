@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from coop.errors import SchemaOutdated
-from coop.services.schema import require_current_schema, revisions, upgrade
+from coop.services.schema import _scripts, require_current_schema, revisions, shipped_heads, upgrade
 from models.db import get_engine
 
 
@@ -47,3 +49,23 @@ def test_a_database_behind_or_ahead_of_the_code_is_refused(db_url: str) -> None:
     assert "比本程序新" in str(ahead.value)
     _stamp(db_url, head)
     require_current_schema(db_url)
+
+
+def test_the_heads_read_from_the_files_are_alembics_heads() -> None:
+    """The fast start-up check reads revisions without Alembic; it must name exactly what Alembic would."""
+    _, heads = _scripts()
+    assert shipped_heads() == heads and len(heads) == 1
+
+
+def test_a_current_database_starts_without_alembic(tmp_path: Path) -> None:
+    """Every command upgrades at start; at head that must not cost Alembic's import (a fresh process shows it)."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    probe = (
+        "import sys; from coop.services.schema import upgrade; upgrade(sys.argv[1]); print('alembic' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False", run.stderr
+    blank = f"sqlite:///{tmp_path / 'blank.db'}"
+    run = subprocess.run([sys.executable, "-c", probe, blank], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "True" and revisions(blank)[0] == shipped_heads()
