@@ -26,7 +26,7 @@ from coop.services.reports import record_report
 from coop.services.sweep import sweep_statuses
 from coop.settings import Settings
 from coop.store.access import principal_for_token
-from coop.store.occurrences import resolve_department
+from coop.store.occurrences import MAX_NOTE, resolve_department
 from models.db import session_scope
 from models.tables import LedgerEvent, Notice, Occurrence, OutboxMessage, Report, utcnow
 
@@ -524,3 +524,15 @@ def test_a_new_due_date_must_fall_in_2000_to_2100_and_the_ledger_says_what_an_ex
         "before": {"due_date": "2026-06-30", "status": "planned"},
         "after": {"due_date": "2100-12-31", "status": "planned"},
     }
+
+
+def test_a_reason_may_be_as_long_as_a_note_but_not_longer_nor_hold_a_control_character(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    oid = planned["1.1@2026-06-30"]
+    refusal = f"理由不能超过 {MAX_NOTE} 字，且不能含控制字符 (reason too long or contains NUL)"
+    for reason in ("理" * (MAX_NOTE + 1), "含\x00字符"):
+        with pytest.raises(CoopError) as exc:
+            operations.suspend(db_url, chief, oid, reason, PLAN_DAY)
+        assert str(exc.value) == refusal
+    assert operations.suspend(db_url, chief, oid, "理" * MAX_NOTE, PLAN_DAY).status == "suspended"
