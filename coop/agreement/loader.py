@@ -372,8 +372,6 @@ def _problems_from_validation(exc: ValidationError, tree: Any, name: str) -> lis
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        # Discriminated/union errors append the type name; drop it from the path.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()))
         line, column = _position_of(tree, loc)
         problems.append(Problem(name, line, f"{_label(tree, loc)}: {validation_message(err)}", column))
     return problems

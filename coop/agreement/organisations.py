@@ -37,7 +37,7 @@ class Organisations(Strict):
         ids = [o.id for o in self.organisations]
         dupes = {i for i in ids if ids.count(i) > 1}
         if dupes:
-            raise ValueError(f"organisation ids repeated: {', '.join(sorted(dupes))}")
+            raise ValueError(f"机构编号重复：{'、'.join(sorted(dupes))} (organisation ids repeated)")
         return self
 
     def get(self, organisation_id: str) -> Organisation | None:

@@ -21,10 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("occurrence", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+    op.add_column("occurrence", sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("occurrence", schema=None) as batch_op:
-        batch_op.drop_column("location")
+    # In place (SQLite >= 3.35 drops a column without rebuilding the table, whose rebuild the reports' foreign keys
+    # to occurrence would refuse).
+    op.drop_column("occurrence", "location")

@@ -204,7 +204,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0, interval: f
 
 
 def pg_sessions(db_url: str, sql: str, app: str) -> list[tuple[object, ...]]:
-    """Ask PostgreSQL about (or act on) the sessions tagged `application_name = :app`, outside any test transaction."""
+    """Ask PostgreSQL about (or act on) the sessions tagged `application_name = :app`, outside any test transaction.
+
+    The queries also say `datname = current_database()`: pg_stat_activity is cluster-wide, and another pytest run on
+    the same server (CI beside a developer's run) has its own victims with the same name."""
     engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:

@@ -64,7 +64,11 @@ def _writing(db_url: str) -> bool:
     SQLite: it holds the write lock, which it takes only for the plan transaction)."""
     if db_url.startswith("postgresql"):
         return bool(
-            _pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND backend_xid IS NOT NULL")
+            _pg(
+                db_url,
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :app "
+                "AND backend_xid IS NOT NULL",
+            )
         )
     path = make_url(db_url).database
     conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
@@ -80,14 +84,18 @@ def _writing(db_url: str) -> bool:
 
 def _waiting_for_ledger(db_url: str) -> bool:
     return bool(
-        _pg(db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock'")
+        _pg(
+            db_url,
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :app "
+            "AND wait_event_type = 'Lock'",
+        )
     )
 
 
 def _gone(db_url: str) -> bool:
     """PostgreSQL rolls a dead client's transaction back when it notices; wait for that before looking."""
     return not db_url.startswith("postgresql") or not _pg(
-        db_url, "SELECT 1 FROM pg_stat_activity WHERE application_name = :app"
+        db_url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = :app"
     )
 
 

@@ -48,7 +48,11 @@ def _admin(db_url: str, sql: str) -> list[tuple[object, ...]]:
 
 
 def _blocked_backend(db_url: str) -> int | None:
-    rows = _admin(db_url, "SELECT pid FROM pg_stat_activity WHERE application_name = :app AND wait_event_type = 'Lock'")
+    rows = _admin(
+        db_url,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = :app "
+        "AND wait_event_type = 'Lock'",
+    )
     return int(rows[0][0]) if rows else None
 
 

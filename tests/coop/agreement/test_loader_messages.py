@@ -4,11 +4,12 @@ column, and names the clause, programme, party or department it is in."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
 
-from coop.agreement.loader import parse_agreement
+from coop.agreement.loader import load_agreement, load_organisations, parse_agreement
 from coop.errors import AgreementError
 
 SMALL = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
@@ -456,3 +457,53 @@ def test_a_numeric_clause_id_keeps_its_digits_as_written_after_a_comment_too(fas
     text = SMALL.replace("      - id: 6.1\n", "      - id: 6.10   # 第六项 # 第十条\n")
     loaded = parse_agreement(text, "x.yaml", fast=fast)
     assert [c.id for p in loaded.agreement.programmes for c in p.clauses] == ["1.1", "1.2", "6.10"]
+
+
+def test_a_key_merged_in_through_yaml_merge_is_named_at_the_mapping_that_merges_it() -> None:
+    # A merged key has no line of its own in the YAML tree; the walk stops at the mapping holding the `<<`.
+    assert problems(
+        "recurrence: {once: 2025-10-01, adjust: next}",
+        "recurrence: {<<: {party: 渝北区}, once: 2025-10-01, adjust: next}",
+    ) == [(42, 9, f"条款 1.2 'recurrence.party': {UNKNOWN_KEY}")]
+
+
+def test_a_key_written_both_quoted_and_as_a_number_is_named_at_the_quoted_one() -> None:
+    # YAML keeps `"1"` and `1` apart; the loader reads both as "1", so the walk back to the line meets the quoted
+    # key's text value, which it must not search for the rest of the location ("[key]") as if it were a mapping.
+    assert problems("targets: {participants: 50}", 'targets: {"1": "[key]", 1: 50}') == [
+        (
+            36,
+            19,
+            "条款 1.1 'targets.1.[key]': 格式不对，须符合 ^[a-z][a-z0-9_]{0,63}$ "
+            "(String should match pattern '^[a-z][a-z0-9_]{0,63}$')",
+        )
+    ]
+
+
+def test_a_problem_of_the_whole_registry_is_labelled_as_the_whole_file_at_its_first_line(tmp_path: Path) -> None:
+    # pydantic gives a check of the whole model an empty location: nothing in the file to point at but its start.
+    org = (
+        "  - id: sichuan/swd\n"
+        "    name: 四川省委社会工作部\n"
+        "    coordinator: 办公室\n"
+        "    departments: [{name: 办公室}]\n"
+    )
+    path = tmp_path / "organisations.yaml"
+    path.write_text("organisations:\n" + org + org, encoding="utf-8")
+    with pytest.raises(AgreementError) as exc:
+        load_organisations(path)
+    assert [(p.file, p.line, p.column, p.message) for p in exc.value.problems] == [
+        (str(path), 1, 1, "协议: 机构编号重复：sichuan/swd (organisation ids repeated)")
+    ]
+
+
+def test_a_capitalised_unknown_key_is_named_where_it_is_written(tmp_path: Path) -> None:
+    """Keys are the author's words: one that starts with a capital letter is still named at its own line."""
+    text = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "capital.yaml"
+    path.write_text(text.rstrip("\n") + "\nColour: red\n", encoding="utf-8")
+    with pytest.raises(AgreementError) as exc:
+        load_agreement(path)
+    line = len(text.rstrip("\n").splitlines()) + 1
+    assert [(p.line, p.column) for p in exc.value.problems] == [(line, 1)]
+    assert "'Colour'" in exc.value.problems[0].message

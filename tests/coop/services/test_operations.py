@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES
 from sqlalchemy import func, select
 
-from coop.errors import CoopError, Forbidden, InvalidTransition
+from coop.errors import CoopError, Forbidden, InvalidTransition, UnknownOccurrence
 from coop.report import CompletionReport
 from coop.services import operations
 from coop.services.coordinators import (
@@ -536,3 +536,33 @@ def test_a_reason_may_be_as_long_as_a_note_but_not_longer_nor_hold_a_control_cha
             operations.suspend(db_url, chief, oid, reason, PLAN_DAY)
         assert str(exc.value) == refusal
     assert operations.suspend(db_url, chief, oid, "理" * MAX_NOTE, PLAN_DAY).status == "suspended"
+
+
+def test_an_operation_on_an_unknown_task_names_the_id_and_writes_nothing(
+    db_url: str, planned: dict[str, int], chief: Coordinator
+) -> None:
+    unknown = max(planned.values()) + 1000
+
+    def written() -> tuple[int, ...]:
+        with session_scope(db_url) as s:
+            return tuple(
+                s.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in (LedgerEvent, Notice, OutboxMessage, Occurrence)
+            )
+
+    before = written()
+    calls: dict[str, dict[str, object]] = {
+        "extend": {"due_date": dt.date(2026, 9, 1)},
+        "suspend": {},
+        "resume": {},
+        "reopen": {},
+        "reassign": {"department": TUANQUWEI},
+        "waive": {},
+        "cancel": {},
+    }
+    for name, extra in calls.items():
+        with pytest.raises(UnknownOccurrence) as exc:
+            operations.apply(db_url, chief, name, unknown, "核对", today=PLAN_DAY, **extra)  # type: ignore[arg-type]
+        assert str(exc.value) == f"找不到任务 #{unknown} (unknown occurrence id {unknown})", name
+        assert exc.value.occurrence_id == unknown
+    assert written() == before

@@ -233,5 +233,5 @@ def test_a_reference_without_a_registry_says_where_the_registry_belongs(tmp_path
 def test_a_bad_registry_is_reported_with_its_own_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "organisations.yaml").write_text(REGISTRY + REGISTRY.split("organisations:\n", 1)[1], encoding="utf-8")
     (tmp_path / "x.yaml").write_text(with_registry_party("x-2026"), encoding="utf-8")
-    with pytest.raises(AgreementError, match=r"organisations\.yaml.*organisation ids repeated: sichuan/swd"):
+    with pytest.raises(AgreementError, match=r"organisations\.yaml.*机构编号重复：sichuan/swd"):
         load_agreement(tmp_path / "x.yaml")
