@@ -172,15 +172,40 @@ class HistoryEventPublic(LedgerEventBase):
     payload: dict[str, Any]
 
 
-class OccurrenceHistoryPublic(ClauseRef):
-    """Every ledger event about one occurrence, in ledger order."""
+class OccurrenceHistoryBase(ClauseRef):
+    """The occurrence a history is about."""
 
     occurrence_id: int
     party: str
     department: str
     due_date: dt.date
     status: str
+
+
+class OccurrenceHistoryPublic(OccurrenceHistoryBase):
+    """Every ledger event about one occurrence, in ledger order."""
+
     events: list[HistoryEventPublic]
+
+
+class NarrativeEventPublic(SQLModel):
+    """A ledger event told as one Chinese sentence (the auditors' drill-down), with its hash for checking."""
+
+    id: int
+    at: str = Field(description="发生时间（部署时区，精确到分钟）")
+    actor: str
+    kind: str
+    label: str
+    sentence: str = Field(description="一句话：何时、谁、做了什么、佐证几份")
+    evidence: list[str]
+    hash: str
+
+
+class OccurrenceNarrativePublic(OccurrenceHistoryBase):
+    """One task's history told in Chinese sentences, oldest first."""
+
+    status_label: str
+    events: list[NarrativeEventPublic]
 
 
 class ClauseHistoryPublic(ClauseRef):

@@ -26,7 +26,7 @@ from coop.services import audit
 from coop.web.audit import ERRORS, QueryDep
 from coop.web.deps import AuditorDep, SettingsDep
 from coop.web.schemas import Day
-from models.read import OverduePublic, RatesPublic
+from models.read import NarrativeEventPublic, OccurrenceNarrativePublic, OverduePublic, RatesPublic
 
 router = APIRouter(tags=["审计 audit"])
 templates = Jinja2Templates(directory=FilePath(__file__).parent / "templates")
@@ -83,32 +83,6 @@ class DashboardOut(BaseModel):
     overdue_count: int
     overdue: list[OverduePublic] = Field(description="最早的逾期任务（至多 limit 项）")
     progress: list[TermProgressOut] = Field(description="工程与协议的协议期目标进度")
-
-
-class NarrativeEventOut(BaseModel):
-    id: int
-    at: str = Field(description="发生时间（部署时区，精确到分钟）")
-    actor: str
-    kind: str
-    label: str
-    sentence: str = Field(description="一句话：何时、谁、做了什么、佐证几份")
-    evidence: list[str]
-    hash: str
-
-
-class NarrativeOut(BaseModel):
-    """One task's history told in Chinese sentences, oldest first."""
-
-    occurrence_id: int
-    agreement_id: str
-    clause: str
-    clause_title: str
-    party: str
-    department: str
-    due_date: dt.date
-    status: str
-    status_label: str
-    events: list[NarrativeEventOut]
 
 
 def _rates(r: Rates) -> RatesPublic:
@@ -176,17 +150,19 @@ def dashboard_data(
     return dashboard_out(audit.dashboard(settings, query.filter, query.day, limit))
 
 
-@router.get("/api/v1/audit/occurrences/{occurrence_id}/narrative", response_model=NarrativeOut, responses=ERRORS)
+@router.get(
+    "/api/v1/audit/occurrences/{occurrence_id}/narrative", response_model=OccurrenceNarrativePublic, responses=ERRORS
+)
 def narrative(
     occurrence_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     _: AuditorDep,
     settings: SettingsDep,
     as_of: Annotated[Day | None, Query(description="只列出该日结束前的事件")] = None,
-) -> NarrativeOut:
+) -> OccurrenceNarrativePublic:
     """一项任务的经过：每个台账事件一句中文（何时、谁、做了什么、佐证），附哈希供核对。"""
     told = audit.told_occurrence_history(settings, occurrence_id, as_of)
     history, tz = told.history, ZoneInfo(settings.timezone)
-    return NarrativeOut(
+    return OccurrenceNarrativePublic(
         occurrence_id=history.occurrence_id,
         agreement_id=history.agreement_id,
         clause=history.clause,
@@ -197,7 +173,7 @@ def narrative(
         status=history.status,
         status_label=status_label(history.status),
         events=[
-            NarrativeEventOut(
+            NarrativeEventPublic(
                 id=e.id,
                 at=local_time(e.at, tz),
                 actor=e.actor,
