@@ -17,11 +17,13 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 from uuid import UUID
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from coop.errors import CoopError
@@ -240,15 +242,12 @@ class UiStack:
 
 def _create_failure_automation(api_url: str, hook: FailureHook) -> None:
     # Prefect is imported here, not at the top: `python -m coop.ui` should not pay for it before the server starts.
-    from datetime import timedelta
-
     from prefect.blocks.webhook import Webhook
     from prefect.client.orchestration import get_client
     from prefect.events.actions import CallWebhook
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.types import SecretDict
-    from pydantic import SecretStr
 
     with temporary_settings({PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
         headers = SecretDict({"Content-Type": "application/json"})
