@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	mkdir -p $(PREFECT_HOME)
+	# What installing a wheel does: byte-compile, so no command pays for compiling (PYTHONDONTWRITEBYTECODE or not).
+	$(BIN)/python -m compileall -q coop models flows tasks
+	# Prefect's own database schema, migrated once per Prefect version: `make ui` on a new home starts from it.
+	$(BIN)/python -m coop.ui --prepare
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -4,20 +4,29 @@
 The stack upgrades the coop database schema before any worker starts: flows only check it and stop if it is behind.
 Everything is the stock Prefect CLI (`prefect server start`, `prefect deploy`, `prefect worker start`), so the
 scale-out path in docs/scale-out.md is the same commands pointed at a shared server.
+
+Start-up time (issue 15: ready within 20 s on a fresh PREFECT_HOME): a new Prefect home would spend most of its
+first start migrating Prefect's own SQLite database (~120 Alembic revisions, 7 s of 11 s here). `make install` runs
+those migrations once per Prefect version (`python -m coop.ui --prepare`, the stock `prefect server database
+upgrade`) into .coop/prefect-schema/; a new home starts from a copy of that database. The deployments are
+registered by `coop.ui_deploy`, started beside the server so its imports overlap the server's start.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO
 from uuid import UUID
@@ -35,6 +44,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 WORK_POOL = "coop"
 # First start on a fresh PREFECT_HOME migrates Prefect's own database: minutes on a small machine.
 STARTUP_TIMEOUT_SECONDS = 300.0
+SCHEMA_DIR = PROJECT_DIR / ".coop" / "prefect-schema"
+# Set either of these and Prefect's database is not the home's SQLite file (the PostgreSQL scale-out stack).
+DATABASE_SETTINGS = ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")
 
 
 class StackError(RuntimeError):
@@ -79,6 +91,52 @@ def prefect_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefect", *args]
 
 
+def prepared_database() -> Path:
+    """Prefect's own database migrated to the installed version's head, with nothing in it (see the module doc)."""
+    return SCHEMA_DIR / f"prefect-{version('prefect')}.db"
+
+
+def prepare_prefect_database(target: Path | None = None) -> Path:
+    """Run Prefect's migrations once into a scratch home and keep the result; a second call finds it and returns."""
+    target = target or prepared_database()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.parent / f".scratch-{os.getpid()}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    try:
+        env = {k: v for k, v in prefect_env(scratch, "").items() if k not in DATABASE_SETTINGS}
+        env.pop("PREFECT_API_URL")
+        done = subprocess.run(
+            prefect_command("server", "database", "upgrade", "--yes"),
+            env=env,
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise StackError(f"Prefect 数据库迁移失败 (prefect server database upgrade failed): {done.stdout[-2000:]}")
+        partial = target.with_suffix(".partial")
+        _copy_sqlite(scratch / "prefect.db", partial)
+        partial.replace(target)  # readers see the whole file or none
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent single-file copy (SQLite's backup API folds in the write-ahead log)."""
+    target.unlink(missing_ok=True)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 @dataclass
 class UiStack:
     """One Prefect server, its deployments and its workers, each a child process with a log file."""
@@ -118,10 +176,12 @@ class UiStack:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.upgrade_schema()
+        self.seed_prefect_database()
         try:
             self.start_server()
+            registrar = self.start_registrar()
             self.wait_healthy()
-            self.register_deployments()
+            self.wait_registered(registrar)
             self.register_failure_automation()
             for n in range(1, self.workers + 1):
                 self.start_worker(f"coop-worker-{n}")
@@ -136,6 +196,15 @@ class UiStack:
             upgrade(self.database_url)
         except SQLAlchemyError as exc:
             raise StackError(f"无法升级协作通数据库结构 (cannot upgrade the coop database): {exc}") from exc
+
+    def seed_prefect_database(self) -> bool:
+        """A new home starts from the prepared database when `make install` made one for this Prefect version."""
+        database = self.home / "prefect.db"
+        prepared = prepared_database()
+        if database.exists() or not prepared.exists() or any(self.env.get(name) for name in DATABASE_SETTINGS):
+            return False
+        _copy_sqlite(prepared, database)
+        return True
 
     def start_server(self) -> None:
         if _answers(f"{self.api_url}/health"):
@@ -155,13 +224,31 @@ class UiStack:
             time.sleep(0.5)
         raise StackError(f"Prefect server not healthy after {timeout:.0f}s; see {self.log_dir / 'server.log'}")
 
+    def start_registrar(self) -> subprocess.Popen[bytes]:
+        """`coop.ui_deploy`: the work pool and `prefect deploy --all`, as soon as the server answers."""
+        command = [sys.executable, "-m", "coop.ui_deploy", self.api_url, str(STARTUP_TIMEOUT_SECONDS)]
+        self._spawn("deploy", command)
+        return self.processes[-1]
+
+    def wait_registered(self, registrar: subprocess.Popen[bytes], timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while registrar.poll() is None:
+            if time.monotonic() > deadline:
+                registrar.kill()
+                raise StackError(f"部署注册超时 (deployments not registered after {timeout:.0f}s)")
+            if self.processes[0].poll() is not None:
+                raise StackError(f"Prefect server exited; see {self.log_dir / 'server.log'}")
+            time.sleep(0.1)
+        self.processes.remove(registrar)
+        if registrar.returncode != 0:
+            path = self.log_dir / "deploy.log"
+            tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise StackError(f"部署注册失败 (`prefect deploy --all` failed, {registrar.returncode}); {path}:\n{tail}")
+
     def register_deployments(self) -> None:
-        """Create the process work pool unless it exists (keeping its settings), then deploy all of prefect.yaml."""
-        if httpx.get(f"{self.api_url}/work_pools/{WORK_POOL}", timeout=10.0).status_code == 404:
-            self._run(
-                "work-pool", prefect_command("--no-prompt", "work-pool", "create", WORK_POOL, "--type", "process")
-            )
-        self._run("deploy", prefect_command("--no-prompt", "deploy", "--all"))
+        """Register again on a running server (the work pool unless it exists, then all of prefect.yaml)."""
+        registrar = self.start_registrar()
+        self.wait_registered(registrar)
 
     def register_failure_automation(self) -> str | None:
         """A failed or crashed run of a coop deployment notifies the coordinators' channel (COOP_COORDINATOR_CHANNEL).
@@ -223,22 +310,6 @@ class UiStack:
             )
         )
 
-    def _run(self, name: str, command: list[str]) -> None:
-        path = self.log_dir / f"{name}.log"
-        with open(path, "ab") as log:
-            done = subprocess.run(
-                command,
-                cwd=PROJECT_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        if done.returncode != 0:
-            tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
-            raise StackError(f"`{' '.join(command[2:])}` failed ({done.returncode}); {path}:\n{tail}")
-
 
 def _create_failure_automation(api_url: str, hook: FailureHook) -> None:
     # Prefect is imported here, not at the top: `python -m coop.ui` should not pay for it before the server starts.
@@ -287,14 +358,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("COOP_UI_PORT", "4200")))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--prepare", action="store_true", help="只迁移 Prefect 数据库一次并保存（make install 调用）后退出"
+    )
     args = parser.parse_args(argv)
+    if args.prepare:
+        try:
+            print(f"Prefect 数据库结构已就绪 (prepared): {prepare_prefect_database()}", flush=True)
+        except StackError as exc:
+            print(f"错误: {exc}", file=sys.stderr)
+            return 2
+        return 0
 
     home = Path(os.environ.get("PREFECT_HOME") or PROJECT_DIR / ".coop" / "prefect").expanduser().resolve()
     stack = UiStack(home=home, port=args.port, host=args.host, workers=args.workers)
     # Ctrl-C and SIGTERM both stop everything we started, also when the caller's shell ignores SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    print(f"正在启动 Prefect 服务（数据在 {home}，首次启动需初始化数据库，约一两分钟）……", flush=True)
+    ready = (home / "prefect.db").exists() or prepared_database().exists()
+    first = "" if ready else "，首次启动需初始化数据库，约半分钟"
+    print(f"正在启动 Prefect 服务（数据在 {home}{first}）……", flush=True)
     try:
         stack.start()
     except StackError as exc:
