@@ -23,6 +23,15 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AGREEMENTS = ROOT / "agreements"
 REGISTRY = AGREEMENTS / "organisations.yaml"  # the organisation registry beside the agreements, not an agreement
 AGREEMENT_FILES = sorted(p for p in AGREEMENTS.glob("*.yaml") if p != REGISTRY)
+ON_DEMAND_PROGRAMME = FIXTURES / "on_demand_programme.part.yaml"
+
+
+def small_with_on_demand(extra: str = "") -> str:
+    """small.yaml with a programme whose clause 9.1 is on demand; `extra` goes on as more clauses of programme 9."""
+    small = (FIXTURES / "small.yaml").read_text(encoding="utf-8")
+    return small + ON_DEMAND_PROGRAMME.read_text(encoding="utf-8") + extra
+
+
 PG_ADMIN_URL = os.environ.get("COOP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import small_with_on_demand
 from conftest_web import YUBEI, plan_small
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter
@@ -68,21 +68,9 @@ def test_backfill_flow_imports_a_csv(db_env: str, tmp_path: Path) -> None:
         assert s.get(Occurrence, ids["1.1@2025-09-30"]).status == "done"  # type: ignore[union-attr]
 
 
-ON_DEMAND = """
-  - id: "9"
-    title: 矛盾调处工程
-    clauses:
-      - id: "9.1"
-        title: 利益调处
-        kind: service
-        responsible: {party: 长寿区}
-        recurrence: {on_demand: true, window_days: 10}
-"""
-
-
 def test_operation_flow_opens_an_on_demand_task(db_env: str, tmp_path: Path) -> None:
     path = tmp_path / "small.yaml"
-    path.write_text((FIXTURES / "small.yaml").read_text(encoding="utf-8") + ON_DEMAND, encoding="utf-8")
+    path.write_text(small_with_on_demand(), encoding="utf-8")
     settings = Settings(database_url=db_env, secret_key="test-secret-key-for-links-0123456789")  # type: ignore[arg-type]
     plan_agreement(db_env, path, dt.date(2026, 3, 1), "测试", settings=settings)
     issued = issue_coordinator_token(db_env, "张协调", None)

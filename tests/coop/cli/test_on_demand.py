@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import small_with_on_demand
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -20,18 +20,6 @@ from models.tables import LedgerEvent, Occurrence
 
 runner = CliRunner()
 CHANGSHOU = "长寿区/区委社会工作部"
-ON_DEMAND = """
-  - id: "9"
-    title: 矛盾调处工程
-    clauses:
-      - id: "9.1"
-        title: 利益调处
-        text: 按需开展利益调处。
-        kind: service
-        responsible: {party: 长寿区}
-        recurrence: {on_demand: true, window_days: 10}
-        targets: {cases: 1}
-"""
 
 LATER_CLAUSE = """
       - id: "9.2"
@@ -44,7 +32,7 @@ LATER_CLAUSE = """
 
 def _plan(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "small.yaml"
-    path.write_text((FIXTURES / "small.yaml").read_text(encoding="utf-8") + ON_DEMAND, encoding="utf-8")
+    path.write_text(small_with_on_demand(), encoding="utf-8")
     settings = Settings(database_url=db_url, secret_key="test-secret-key-for-links-0123456789")  # type: ignore[arg-type]
     plan_agreement(db_url, path, dt.date(2026, 3, 1), "测试", settings=settings)
     assert runner.invoke(app, ["op", "token", "issue", "张协调"]).exit_code == 0

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import small_with_on_demand
 from sqlalchemy import select
 
 from coop.errors import CoopError, Forbidden
@@ -19,18 +19,6 @@ from models.db import session_scope
 from models.tables import LedgerEvent, Notice, Occurrence
 
 PLAN_DAY = dt.date(2026, 3, 1)
-ON_DEMAND = """
-  - id: "9"
-    title: 矛盾调处工程
-    clauses:
-      - id: "9.1"
-        title: 利益调处
-        text: 按需开展利益调处。
-        kind: service
-        responsible: {party: 长寿区}
-        recurrence: {on_demand: true, window_days: 10}
-        targets: {cases: 1}
-"""
 
 
 def _settings(db_url: str) -> Settings:
@@ -39,7 +27,7 @@ def _settings(db_url: str) -> Settings:
 
 def _write(tmp_path: Path, extra: str = "") -> Path:
     path = tmp_path / "small.yaml"
-    path.write_text((FIXTURES / "small.yaml").read_text(encoding="utf-8") + ON_DEMAND + extra, encoding="utf-8")
+    path.write_text(small_with_on_demand(extra), encoding="utf-8")
     return path
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import small_with_on_demand
 from conftest_web import CHANGSHOU, COORDINATOR, PLAN_DAY, Live, counts
 from sqlalchemy import select
 
@@ -17,27 +17,14 @@ from coop.services.planning import plan_agreement
 from models.db import session_scope
 from models.tables import LedgerEvent, Occurrence
 
-ON_DEMAND = """
-  - id: "9"
-    title: 矛盾调处工程
-    clauses:
-      - id: "9.1"
-        title: 利益调处
-        text: 按需开展利益调处。
-        kind: service
-        responsible: {party: 长寿区}
-        recurrence: {on_demand: true, window_days: 10}
-        targets: {cases: 1}
-"""
-
 
 @pytest.fixture
 def term_end(live: Live, tmp_path: Path) -> dt.date:
     """The small agreement with an on-demand clause, its term running on past the real today the API opens on."""
     end = today_in_shanghai() + dt.timedelta(days=300)
-    text = (FIXTURES / "small.yaml").read_text(encoding="utf-8").replace("end: 2027-08-31", f"end: {end}")
+    text = small_with_on_demand().replace("end: 2027-08-31", f"end: {end}")
     path = tmp_path / "small.yaml"
-    path.write_text(text + ON_DEMAND, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     plan_agreement(live.db_url, path, PLAN_DAY, "测试", settings=live.settings)
     return end
 
