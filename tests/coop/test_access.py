@@ -221,6 +221,36 @@ def test_links_are_hmac_sha256_under_their_salt_so_issued_links_stay_valid() -> 
     assert str(exc.value) == "a report link names exactly one occurrence"
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    claims=st.dictionaries(
+        st.sampled_from(["p", "d", "o", "n", "e", "s", "v"]),
+        st.one_of(st.integers(-(2**63), 2**63), st.text(max_size=40), st.sampled_from(["1" * 40, "aaaa" * 20])),
+        min_size=1,
+    )
+)
+def test_tokens_are_byte_for_byte_what_itsdangerous_writes(claims: dict[str, object]) -> None:
+    """Issue 16: the HMAC is keyed once per signer instead of per token; the format must not move (compressible
+    payloads, which itsdangerous zlib-compresses, and non-ASCII text included)."""
+    secret = "unit-test-secret-0123456789abcdef"
+    reference = URLSafeSerializer(secret, salt="coop.link.v1", signer_kwargs={"digest_method": hashlib.sha256})
+    assert LinkSigner(secret)._token(claims) == reference.dumps(claims)
+
+
+def test_links_issued_before_the_keyed_signer_still_verify_and_new_ones_verify_there() -> None:
+    secret = "unit-test-secret-0123456789abcdef"
+    reference = URLSafeSerializer(secret, salt="coop.link.v1", signer_kwargs={"digest_method": hashlib.sha256})
+    expires = int((NOW + dt.timedelta(hours=2)).timestamp())
+    old = reference.dumps({"p": "r", "d": 7, "n": "0123456789abcdef", "e": expires, "o": 42})
+    claims = LinkSigner(secret).read(old, "report", NOW)
+    assert (claims.department_id, claims.occurrence_id, claims.nonce) == (7, 42, "0123456789abcdef")
+    assert reference.loads(LinkSigner(secret).issue("list", 9, now=NOW))["d"] == 9
+    compressible = {"p": "i", "s": "department:" + "1" * 80, "v": 1}
+    assert reference.dumps(compressible).startswith(".")  # the zlib branch is exercised
+    assert LinkSigner(secret).read_feed(reference.dumps(compressible)) == FeedClaims("department:" + "1" * 80, 1)
+    assert LinkSigner(secret).issue_feed("department:" + "1" * 80, 1) == reference.dumps(compressible)
+
+
 def test_wrong_purpose_names_the_purpose_the_link_has() -> None:
     with pytest.raises(LinkWrongPurpose) as exc:
         SIGNER.read(SIGNER.issue("list", 7, now=NOW), "report", NOW)

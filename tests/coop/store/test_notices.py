@@ -11,6 +11,7 @@ from coop.agreement.loader import parse_agreement
 from coop.calendar import WorkdayCalendar
 from coop.planning import calendar_fingerprint, expand
 from coop.services.notifications import batch_notices, record_due_notices, record_weekly_digests
+from coop.store import notices as store
 from coop.store.plans import apply_plan
 from models.db import session_scope
 from models.tables import Notice, Occurrence, OutboxMessage
@@ -123,3 +124,63 @@ def test_a_weekly_overview_too_long_for_a_robot_goes_to_robots_as_a_summary(db_u
     dept, robot = bodies["yubei-wecom"]
     assert "【按条款统计】" in robot and f"http://127.0.0.1:8000/d/list-{dept}" in robot
     assert "【按条款统计】" not in bodies["guangan-email"][1]
+
+
+def test_bulk_inserts_skip_known_keys_keep_order_and_fill_defaults(db_url: str) -> None:
+    """Issue 16: from `BULK_FROM` rows on, notices and outbox rows go in through the driver (PostgreSQL: COPY into a
+    temporary table, then one INSERT … SELECT … ON CONFLICT; SQLite: one executemany); same outcome as SQLAlchemy's."""
+    plan(db_url, TEXT)
+    with session_scope(db_url) as s:
+        oid, dept = s.execute(select(Occurrence.id, Occurrence.department_id).limit(1)).one()
+        before = s.execute(select(Notice.dedup_key)).scalars().all()
+    n = store.BULK_FROM + 50
+    keys = [f"bulk:{i}" for i in range(n)] + [before[0], "bulk:3"]  # one already decided, one twice in the batch
+    rows = [
+        {
+            "dedup_key": key,
+            "occurrence_id": oid,
+            "department_id": dept,
+            "recipient_role": "department",
+            "kind": "reminder_t1",
+            "days_overdue": 0,
+            "workdays_left": i % 3 or None,
+            "escalation_round": None,
+            "batched": False,
+        }
+        for i, key in enumerate(keys)
+    ]
+    messages = [
+        {
+            "dedup_key": f"digest:{dept}:department:ch:{i % (n - 1)}",  # the last one repeats the first
+            "department_id": dept,
+            "recipient_role": "department",
+            "channel": "ch",
+            "kind": "digest",
+            "subject": "主题",
+            "body": f"正文 {i}\n第二行\t<b>",
+            "notice_count": i,
+        }
+        for i in range(n)
+    ]
+    with session_scope(db_url) as s:
+        assert store.insert_notices(s, rows) == n
+        assert store.insert_outbox(s, messages) == n - 1
+    with session_scope(db_url) as s:
+        again = store.insert_notices(s, rows[:10])
+        added = s.execute(select(Notice).where(Notice.dedup_key.startswith("bulk:")).order_by(Notice.id)).scalars()  # type: ignore[union-attr]
+        added = list(added)
+        queued = list(s.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
+    assert again == 0
+    assert [a.dedup_key for a in added] == [f"bulk:{i}" for i in range(n)]  # in the order given
+    assert [a.workdays_left for a in added[:4]] == [None, 1, 2, (n + 1) % 3 or None]  # a repeated key: the last row
+    assert all(not a.batched and a.created_at.tzinfo is not None for a in added)
+    assert [q.notice_count for q in queued] == [n - 1, *range(1, n - 1)]  # the repeated key: its last row
+    first = queued[0]
+    assert (first.status, first.attempts, first.parts_sent, first.lease_until, first.body) == (
+        "pending",
+        0,
+        0,
+        None,
+        f"正文 {n - 1}\n第二行\t<b>",
+    )
+    assert first.next_attempt_at.tzinfo is not None and first.created_at.tzinfo is not None
