@@ -23,7 +23,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AGREEMENTS = ROOT / "agreements"
 REGISTRY = AGREEMENTS / "organisations.yaml"  # the organisation registry beside the agreements, not an agreement
 AGREEMENT_FILES = sorted(p for p in AGREEMENTS.glob("*.yaml") if p != REGISTRY)
-ON_DEMAND_PROGRAMME = FIXTURES / "on_demand_programme.part.yaml"
+ON_DEMAND_PROGRAMME = FIXTURES / "on_demand_programme.yaml-part"
 
 
 def small_with_on_demand(extra: str = "") -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,20 +253,21 @@ def _check_tree(tree: Any, name: str) -> None:
                 ]
             )
         if isinstance(node, dict):
-            for i, (key, value) in enumerate(node.items()):
-                at = _child_line(node, key, i, line)
+            for key, value in node.items():
+                at = _child_line(node, lambda lc, key=key: lc.key(key), line)
                 _check_text(key, name, at)
                 stack.append((value, depth + 1, at))
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                stack.append((value, depth + 1, _child_line(node, None, i, line)))
+                stack.append((value, depth + 1, _child_line(node, lambda lc, i=i: lc.item(i), line)))
         else:
             _check_text(node, name, line)
 
 
-def _child_line(node: Any, key: Any, index: int, fallback: int | None) -> int | None:
+def _child_line(node: Any, position: Callable[[Any], Any], fallback: int | None) -> int | None:
+    """The line ruamel recorded for a key (`lc.key`) or list item (`lc.item`); a null key is a key too."""
     try:
-        return int((node.lc.key(key) if key is not None else node.lc.item(index))[0]) + 1
+        return int(position(node.lc)[0]) + 1
     except (AttributeError, KeyError, IndexError, TypeError):  # merged (<<) keys have no position of their own
         return fallback
 
