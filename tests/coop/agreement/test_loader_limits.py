@@ -82,6 +82,7 @@ def test_aliases_count_every_time_they_are_used_and_the_file_is_named() -> None:
         pytest.param('a: 1\nb:\n  ~: "x\\x01"\n', 3, id="the value of a null key"),
         pytest.param('a: 1\n~:\n  - "x\\x01"\n', 3, id="an item under a null key"),
         pytest.param('a:\n  b:\n    - 1\n    - "\\x01"\n', 4, id="the second item of a list"),
+        pytest.param('a: 1\nb:\n  c: 2\n  "k\\x01": 3\n', 4, id="a key"),
     ],
 )
 def test_unstorable_text_is_named_at_its_own_line(text: str, line: int) -> None:
