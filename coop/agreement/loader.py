@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -254,12 +255,12 @@ def _check_tree(tree: Any, name: str) -> None:
             )
         if isinstance(node, dict):
             for key, value in node.items():
-                at = _child_line(node, lambda lc, key=key: lc.key(key), line)
+                at = _child_line(node, methodcaller("key", key), line)
                 _check_text(key, name, at)
                 stack.append((value, depth + 1, at))
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                stack.append((value, depth + 1, _child_line(node, lambda lc, i=i: lc.item(i), line)))
+                stack.append((value, depth + 1, _child_line(node, methodcaller("item", i), line)))
         else:
             _check_text(node, name, line)
 
