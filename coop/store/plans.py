@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, select, update
@@ -72,8 +72,9 @@ class PreparedPlan:
 def prepare_plan(planned: list[PlannedOccurrence], *, changes: bool = True) -> PreparedPlan:
     """`changes`: also list every row as added (only a first plan uses it)."""
     ordered = sorted(planned, key=attrgetter("key"))
+    day = _Converted(str)  # a few hundred distinct dates: each formatted once, not once per row
     digest = hashlib.sha256(
-        "".join([f"{p.key}|{p.due_date}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
+        "".join([f"{p.key}|{day[p.due_date]}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
     ).hexdigest()
     keys = hashlib.sha256("\n".join([p.key for p in ordered]).encode()).hexdigest()
     return PreparedPlan(digest, keys, PlanDiff(create=list(planned)).changes([]) if changes else None)
@@ -134,18 +135,33 @@ def apply_plan(
         )
     departments = _upsert_parties(session, loaded)
     clauses = _upsert_clauses(session, loaded)
-    stored = _stored_occurrences(session, agreement.id, departments)
+    # A new agreement has no rows yet (occurrence.agreement_id references it): no query for them.
+    stored = [] if first else _stored_occurrences(session, agreement.id, departments)
     on_demand = {c.id for p in agreement.programmes for c in p.clauses if c.recurrence.on_demand}
     plan = diff(planned, stored, set(clauses), effective, agreement.tracking_from, on_demand)
     # A first plan writes each row with its status as of `today` (what the sweep below would set): updating half a
     # million just-inserted rows cost as much as inserting them (profiled in bench/).
     newest = _newest_occurrence_id(session) if first else 0
-    created_untracked = _write_occurrences(
-        session, agreement.id, plan, clauses, departments, version, today if first else None
+    statuses: list[str] = []  # a first plan's created rows' statuses, as written
+    created_untracked, created_ids = _write_occurrences(
+        session,
+        agreement.id,
+        plan,
+        clauses,
+        departments,
+        version,
+        today if first else None,
+        newest if first else None,
+        statuses,
     )
-    # A first plan's rows, read back once by id range: their ids for the sweep's events and the new-task notices.
-    new_rows = _rows_after(session, newest, agreement.id, plan, departments, today) if first else None
-    _decide_notices(session, loaded, version, plan, stored, departments, today, notify_horizon_days, new_rows)
+    # A first plan's rows with their ids (as the insert gave them, else read back once by id range): for the
+    # sweep's events and the new-task notices.
+    moved, upcoming = (
+        _first_rows(session, newest, agreement.id, plan, departments, today, notify_horizon_days, created_ids, statuses)
+        if first
+        else (None, None)
+    )
+    _decide_notices(session, loaded, version, plan, stored, departments, today, notify_horizon_days, upcoming)
 
     result = PlanResult(
         agreement.id,
@@ -183,7 +199,7 @@ def apply_plan(
     # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep. A first
     # plan's rows were written so; the ledger names them as the sweep would have moved them.
     swept = (
-        record_first_statuses(session, today, actor, agreement.id, [(r[0], r[1]) for r in new_rows or []])
+        record_first_statuses(session, today, actor, agreement.id, moved or [])
         if first
         else sweep(session, today, actor, agreement_id=agreement.id)
     )
@@ -237,6 +253,12 @@ def _upsert_agreement(
     return record
 
 
+def _table(model: type[Any]) -> Any:
+    """A model's Core table: the plan's per-agreement statements run on the session's connection, not through the
+    ORM session (no ORM objects are involved; its per-statement cost was most of these statements', bench/)."""
+    return model.__table__
+
+
 def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str, str], int]:
     """(party short name, department name) → department id of this agreement, creating what is new.
 
@@ -248,7 +270,7 @@ def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str
     agency_ids = _agency_ids(session, agreement.id, agreement.parties)
     table = Department.__table__  # type: ignore[attr-defined]
     rows = list(
-        session.execute(
+        session.connection().execute(
             select(
                 table.c.id,
                 table.c.agency_id,
@@ -290,10 +312,10 @@ def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str
         stmt = update(table).where(table.c.id == bindparam("department_id"))
         session.connection().execute(stmt, changed)
     if new_rows:
-        session.execute(insert(Department), new_rows)
+        session.connection().execute(insert(table), new_rows)
         wanted: dict[tuple[int, str], str] = {(r["agency_id"], r["key"]): r["name"] for r in new_rows}
         names = {agency_id: party for party, agency_id in agency_ids.items()}
-        for did, agency_id, key in session.execute(
+        for did, agency_id, key in session.connection().execute(
             select(table.c.id, table.c.agency_id, table.c.key).where(table.c.agency_id.in_({a for a, _ in wanted}))
         ):
             if (agency_id, key) in wanted:
@@ -310,17 +332,18 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
     names an id (`id:` or `ref:`) keeps its rows too, unless another agreement already has a party with that id.
     """
     keys = {p.name: p.key(agreement_id) for p in parties}
+    agency = _table(Agency)
     found = {
         key: (aid, name, full_name)
-        for aid, key, name, full_name in session.execute(
-            select(col(Agency.id), col(Agency.key), col(Agency.name), col(Agency.full_name)).where(
-                col(Agency.key).in_(set(keys.values()))
+        for aid, key, name, full_name in session.connection().execute(
+            select(agency.c.id, agency.c.key, agency.c.name, agency.c.full_name).where(
+                agency.c.key.in_(set(keys.values()))
             )
         )
     }
     linked = {
         name: (agency_id, key)
-        for name, agency_id, key in session.execute(
+        for name, agency_id, key in session.connection().execute(
             select(col(AgreementParty.name), col(AgreementParty.agency_id), col(Agency.key))
             .join(Agency, col(Agency.id) == col(AgreementParty.agency_id))
             .where(col(AgreementParty.agreement_id) == agreement_id)
@@ -335,7 +358,7 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
         if row is not None:
             ids[p.name] = row[0]
             if row[1:] != (p.name, p.full_name):  # an organisation's names follow the latest plan naming it
-                session.execute(
+                session.connection().execute(
                     update(Agency).where(col(Agency.id) == row[0]).values(name=p.name, full_name=p.full_name)
                 )
             continue
@@ -345,7 +368,7 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
         if before is not None and (before[1].startswith(LEGACY_PREFIX) or before[1] == f"{agreement_id}:{p.name}"):
             ids[p.name] = before[0]
             if p.ref or p.id:
-                session.execute(
+                session.connection().execute(
                     update(Agency)
                     .where(col(Agency.id) == before[0])
                     .values(key=key, name=p.name, full_name=p.full_name)
@@ -354,8 +377,10 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
         new[key] = {"key": key, "name": p.name, "full_name": p.full_name}
         named[p.name] = key
     if new:  # one statement for every new organisation, one to read their ids (a first plan names five or so)
-        session.execute(insert(Agency), list(new.values()))
-        created = dict(session.execute(select(col(Agency.key), col(Agency.id)).where(col(Agency.key).in_(new))).all())
+        session.connection().execute(insert(agency), list(new.values()))
+        created: dict[str, int] = dict(
+            session.connection().execute(select(agency.c.key, agency.c.id).where(agency.c.key.in_(new))).all()
+        )
         ids = {p.name: ids[p.name] if p.name in ids else created[named[p.name]] for p in parties}  # party order
     links = [
         {"agreement_id": agreement_id, "name": name, "agency_id": agency_id}
@@ -363,12 +388,12 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
         if name not in linked
     ]
     if links:
-        session.execute(insert(AgreementParty), links)
+        session.connection().execute(insert(_table(AgreementParty)), links)
     for name, agency_id in ids.items():
         if name not in linked:
             continue
         if linked[name][0] != agency_id:
-            session.execute(
+            session.connection().execute(
                 update(AgreementParty)
                 .where(col(AgreementParty.agreement_id) == agreement_id, col(AgreementParty.name) == name)
                 .values(agency_id=agency_id)
@@ -381,7 +406,7 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     agreement = loaded.agreement
     programmes = {
         r.code: r
-        for r in session.execute(
+        for r in session.connection().execute(
             select(col(ProgrammeRecord.id), col(ProgrammeRecord.code), col(ProgrammeRecord.title)).where(
                 col(ProgrammeRecord.agreement_id) == agreement.id
             )
@@ -394,11 +419,11 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     ]
     for p in agreement.programmes:
         if p.id in programmes and programmes[p.id].title != p.title:
-            session.execute(
+            session.connection().execute(
                 update(ProgrammeRecord).where(col(ProgrammeRecord.id) == programmes[p.id].id).values(title=p.title)
             )
     if new_programmes:
-        session.execute(insert(ProgrammeRecord), new_programmes)
+        session.connection().execute(insert(_table(ProgrammeRecord)), new_programmes)
 
     fields = (
         "programme_code",
@@ -418,7 +443,7 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     table = ClauseRecord.__table__  # type: ignore[attr-defined]
     stored = {
         r.code: r
-        for r in session.execute(
+        for r in session.connection().execute(
             select(table.c.id, table.c.code, *(table.c[f] for f in fields)).where(table.c.agreement_id == agreement.id)
         )
     }
@@ -453,8 +478,8 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
     if changed:
         session.connection().execute(update(table).where(table.c.id == bindparam("clause_id")), changed)
     if new_rows:
-        session.execute(insert(ClauseRecord), new_rows)
-    ids = session.execute(
+        session.connection().execute(insert(table), new_rows)
+    ids = session.connection().execute(
         select(table.c.code, table.c.id).where(table.c.agreement_id == agreement.id, table.c.active.is_(True))
     )
     return {code: cid for code, cid in ids if code in seen}
@@ -551,17 +576,27 @@ def _write_occurrences(
     departments: dict[tuple[str, str], int],
     version: int,
     today: dt.date | None = None,
-) -> list[tuple[int, str]]:
-    """Returns (id, key) of the rows created as untracked history, which the ledger names one by one.
+    newest: int | None = None,
+    statuses: list[str] | None = None,
+) -> tuple[list[tuple[int, str]], Sequence[int] | None]:
+    """Returns (id, key) of the rows created as untracked history, which the ledger names one by one, and the
+    created rows' ids in `plan.create` order when the insert knows them (None: read them back).
 
     `today`: created rows start with their status as of that day (a first plan); None: planned (a re-plan's sweep
-    moves them)."""
+    moves them). `newest`: the highest occurrence id before the insert (a first plan), else None. `statuses`: filled
+    with each created row's status, in `plan.create` order."""
     now = utcnow()
     created_untracked: list[tuple[int, str]] = []
+    created_ids: Sequence[int] | None = None
     if plan.create:
-        _insert_created(session, agreement_id, plan.create, clauses, departments, version, now, plan, today)
-        untracked_keys = {p.key for p in plan.create if plan.is_untracked(p.due_date)}
-        if untracked_keys:
+        created_ids = _insert_created(
+            session, agreement_id, plan.create, clauses, departments, version, now, plan, today, newest, statuses
+        )
+        if created_ids is not None:
+            created_untracked = sorted(
+                (oid, p.key) for oid, p in zip(created_ids, plan.create, strict=True) if plan.is_untracked(p.due_date)
+            )
+        elif untracked_keys := {p.key for p in plan.create if plan.is_untracked(p.due_date)}:
             created_untracked = sorted(
                 (oid, key)
                 for oid, key in session.execute(
@@ -590,7 +625,7 @@ def _write_occurrences(
                 update(Occurrence).where(Occurrence.id.in_(ids[start : start + BATCH])).values(**values)  # type: ignore[union-attr]
             )
     session.flush()
-    return created_untracked
+    return created_untracked, created_ids
 
 
 def _follow_text_statement() -> Any:
@@ -686,6 +721,12 @@ class _Converted(dict[Any, Any]):
         return converted
 
 
+# Dates in their database form, per dialect and driver, kept across plans: each agreement's five-year term shares
+# most of its days with the last one's (converting ~1,500 days per agreement was 5 % of the writer, bench/).
+_DAYS: dict[tuple[str, str], _Converted] = {}
+_DAYS_MAX = 100_000  # distinct days kept (about 270 years): bounds the cache in a long-lived process
+
+
 def _insert_created(
     session: Session,
     agreement_id: str,
@@ -696,12 +737,21 @@ def _insert_created(
     now: dt.datetime,
     plan: PlanDiff,
     today: dt.date | None = None,
-) -> None:
+    newest: int | None = None,
+    statuses: list[str] | None = None,
+) -> Sequence[int] | None:
     """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
 
     Per-row ORM/Core parameter processing cost more than the database itself (profiled in bench/);
     values are converted with SQLAlchemy's own bind processors, once per distinct value, so the
     stored form is exactly what `insert(Occurrence)` would have written.
+
+    Returns the new rows' ids in `created` order when known without reading them back (reading them back cost
+    10–20 % of the writer, profiled in bench/), else None. PostgreSQL: ids are taken from the table's sequence
+    first and copied with the rows. SQLite, given `newest` (the highest id before, this transaction holding the
+    write lock): each new rowid is above every id before it, so n rows ending at `newest` + n are exactly
+    `newest` + 1 … `newest` + n in insert order; any other last rowid (AUTOINCREMENT after deletes) reads back.
+    Either way the ids ascend in `created` order. `statuses`: filled with each row's status as written.
     """
     conn = session.connection()
     dialect = conn.dialect
@@ -711,25 +761,42 @@ def _insert_created(
         proc = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         return proc or (lambda v: v)
 
-    day = _Converted(processor("due_date"))
+    day = _DAYS.get((dialect.name, dialect.driver))
+    if day is None or len(day) > _DAYS_MAX:
+        day = _DAYS[(dialect.name, dialect.driver)] = _Converted(processor("due_date"))
 
     copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
     # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
     targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
     targets_of: dict[str, Any] = {}
     status_proc = processor("status")
-    planned_status, untracked_status = status_proc("planned"), status_proc("untracked")
+
+    def status(value: OccurrenceStatus) -> tuple[str, Any]:
+        return str(value), status_proc(value)
+
+    planned_status, untracked_status = status(OccurrenceStatus.planned), status(OccurrenceStatus.untracked)
     # Status as of `today` per (window, due) pair, converted once; a few thousand pairs for a million rows.
-    dated: dict[tuple[dt.date, dt.date], Any] = {}
+    dated: dict[tuple[dt.date, dt.date], tuple[str, Any]] = {}
     tracking_from = plan.tracking_from
     updated_at, provisional = processor("updated_at")(now), processor("provisional")
     flags = {True: provisional(True), False: provisional(False)}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    record = statuses.append if statuses is not None else None
     for p in created:
         targets = targets_of.get(p.clause)
         if targets is None:
             targets = targets_of[p.clause] = targets_proc(dict(p.targets))
-        rows.append(
+        if tracking_from is not None and p.due_date < tracking_from:
+            state = untracked_status
+        elif today is None:
+            state = planned_status
+        else:
+            pair = (p.window_start, p.due_date)
+            state = dated.get(pair) or dated.setdefault(pair, status(status_by_date(*pair, today)))
+        if record is not None:
+            record(state[0])
+        append(
             (
                 agreement_id,
                 clauses[p.clause],
@@ -740,14 +807,7 @@ def _insert_created(
                 p.host,
                 p.location,
                 departments[(p.party, p.department)],
-                untracked_status
-                if tracking_from is not None and p.due_date < tracking_from
-                else planned_status
-                if today is None
-                else dated.get((p.window_start, p.due_date))
-                or dated.setdefault(
-                    (p.window_start, p.due_date), status_proc(status_by_date(p.window_start, p.due_date, today))
-                ),
+                state[1],
                 flags[p.provisional],
                 targets,
                 version,
@@ -756,15 +816,24 @@ def _insert_created(
         )
     if copy:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY occurrence ({', '.join(_CREATE_COLUMNS)}) FROM STDIN") as sink:
-            for row in rows:
-                sink.write_row(row)
-        return
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('occurrence', 'id')) FROM generate_series(1, %s)", (len(rows),)
+        )
+        ids = sorted(oid for (oid,) in cursor.fetchall())
+        with cursor.copy(f"COPY occurrence (id, {', '.join(_CREATE_COLUMNS)}) FROM STDIN") as sink:
+            for oid, row in zip(ids, rows, strict=True):
+                sink.write_row((oid, *row))
+        return ids
     compiled = insert(table).values({c: bindparam(c) for c in _CREATE_COLUMNS}).compile(dialect=dialect)
     params: list[Any] = rows
     if not (dialect.positional and tuple(compiled.positiontup or ()) == _CREATE_COLUMNS):
         params = [dict(zip(_CREATE_COLUMNS, row, strict=True)) for row in rows]
     conn.exec_driver_sql(compiled.string, params)
+    if newest is not None and dialect.name == "sqlite":
+        last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+        if last == newest + len(rows):
+            return range(newest + 1, last + 1)
+    return None
 
 
 def _decide_notices(
@@ -776,11 +845,11 @@ def _decide_notices(
     departments: dict[tuple[str, str], int],
     today: dt.date,
     horizon_days: int,
-    new_rows: list[tuple[int, str, dt.date, int, str]] | None = None,
+    upcoming: list[tuple[int, int, dt.date, str]] | None = None,
 ) -> None:
     """Same transaction as the plan: a changed task and the decision to tell its department land together.
 
-    `new_rows`: a first plan's rows as `_rows_after` read them (no query for the upcoming ones then)."""
+    `upcoming`: a first plan's open rows due within the horizon, as `_first_rows` found them (no query then)."""
     before = {s.id: s for s in stored}
     cancelled = []
     for oid, _ in plan.cancel:
@@ -797,55 +866,67 @@ def _decide_notices(
         today,
         horizon_days,
         clause_policies(loaded.agreement),
-        upcoming=None
-        if new_rows is None
-        else [
-            (oid, dept, due, code)
-            for oid, status, due, dept, code in new_rows
-            if status in OPEN_STATUSES and today <= due <= today + dt.timedelta(days=horizon_days)
-        ],
+        upcoming=upcoming,
     )
 
 
 def _newest_occurrence_id(session: Session) -> int:
     """The highest occurrence id so far (0 if none): rows this transaction inserts next have higher ids."""
-    return session.execute(select(func.max(col(Occurrence.id)))).scalar_one() or 0
+    return session.connection().execute(select(func.max(col(Occurrence.id)))).scalar_one() or 0
 
 
-def _rows_after(
+def _first_rows(
     session: Session,
     after_id: int,
     agreement_id: str,
     plan: PlanDiff,
     departments: dict[tuple[str, str], int],
     today: dt.date,
-) -> list[tuple[int, str, dt.date, int, str]]:
-    """(id, status, due, department, clause code) of a first plan's rows, in id order: the ids read back by a
-    primary-key range above `after_id`, the rest as `_insert_created` wrote it.
+    horizon_days: int,
+    created_ids: Sequence[int] | None,
+    statuses: list[str],
+) -> tuple[list[tuple[int, str]], list[tuple[int, int, dt.date, str]]]:
+    """A first plan's rows, in id order, in one pass: (id, status) of the due and overdue ones (the sweep's
+    events), and (id, department, due, clause code) of the open ones due from `today` to the horizon (the
+    new-task notices).
 
-    Through the (agreement, key) index, one table lookup per row cost 15 % of a first plan, and converting each
-    row's dates back more (profiled in bench/); agreement is compared here, not in SQL, so no database prefers
-    that index to the range."""
+    Ids as the insert gave them (`created_ids`, ascending in `plan.create` order), else read back by a primary-key
+    range above `after_id`; statuses as `_insert_created` wrote them (`statuses`, same order)."""
+    rows: Iterable[tuple[int, PlannedOccurrence, str]] = zip(
+        created_ids if created_ids is not None else _read_back_ids(session, after_id, agreement_id, plan),
+        plan.create,
+        statuses,
+        strict=True,
+    )
+    if created_ids is None:
+        rows = sorted(rows, key=itemgetter(0))
+    horizon = today + dt.timedelta(days=horizon_days)
+    due, overdue = str(OccurrenceStatus.due), str(OccurrenceStatus.overdue)
+    opened = {str(s) for s in OPEN_STATUSES}
+    moved: list[tuple[int, str]] = []
+    upcoming: list[tuple[int, int, dt.date, str]] = []
+    for oid, p, status in rows:
+        if status in (due, overdue):
+            moved.append((oid, status))
+        if today <= p.due_date <= horizon and status in opened:
+            upcoming.append((oid, departments[(p.party, p.department)], p.due_date, p.clause))
+    return moved, upcoming
+
+
+def _read_back_ids(session: Session, after_id: int, agreement_id: str, plan: PlanDiff) -> list[int]:
+    """The created rows' ids in `plan.create` order, read back by a primary-key range above `after_id`.
+
+    Through the (agreement, key) index, one table lookup per row cost 15 % of a first plan (profiled in bench/);
+    agreement is compared here, not in SQL, so no database prefers that index to the range."""
+    table = _table(Occurrence)
     ids = {
         key: oid
-        for oid, key, aid in session.execute(
-            select(col(Occurrence.id), col(Occurrence.key), col(Occurrence.agreement_id)).where(
-                col(Occurrence.id) > after_id
-            )
+        for oid, key, aid in session.connection().execute(
+            select(table.c.id, table.c.key, table.c.agreement_id).where(table.c.id > after_id)
         )
         if aid == agreement_id
     }
-    dated: dict[tuple[dt.date, dt.date], str] = {}
-    rows = []
-    for p in plan.create:
-        if plan.is_untracked(p.due_date):
-            status = str(OccurrenceStatus.untracked)
-        else:
-            pair = (p.window_start, p.due_date)
-            status = dated.get(pair) or dated.setdefault(pair, str(status_by_date(*pair, today)))
-        rows.append((ids[p.key], status, p.due_date, departments[(p.party, p.department)], p.clause))
-    rows.sort()
-    return rows
+    return [ids[p.key] for p in plan.create]
 
 
 def _events(

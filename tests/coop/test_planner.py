@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -111,3 +112,44 @@ def test_plan_batch_command_plans_a_folder_and_exits_2_when_a_file_is_bad(db_env
     bad = runner.invoke(app, ["plan-batch", str(_folder(tmp_path / "bad", bad=True)), "--today", "2026-03-01"])
     assert bad.exit_code == 2
     assert "m-broken.yaml" in bad.output and "1 份失败" in bad.output
+
+
+def test_ids_named_by_the_sweep_events_and_notices_are_the_rows_the_plan_wrote(db_url: str, tmp_path: Path) -> None:
+    """A first plan takes its new rows' ids from the insert (not read back): the events and notices must name
+    exactly those rows, also after the newest row was deleted (SQLite gives its id again, PostgreSQL does not)."""
+    folder = _folder(tmp_path, bad=False)
+    paths = agreement_files(folder)
+    [first] = [
+        o.result.agreement_id for o in plan_files(db_url, paths[:1], TODAY, "tester", settings=SETTINGS) if o.result
+    ]
+    with get_engine(db_url).begin() as conn:  # a gap: the newest row removed (no event or notice names it)
+        newest = conn.execute(text("SELECT max(id) FROM occurrence")).scalar_one()
+        conn.execute(text("DELETE FROM notice WHERE occurrence_id = :id"), {"id": newest})
+        conn.execute(text("DELETE FROM occurrence WHERE id = :id"), {"id": newest})
+    outcomes = list(plan_files(db_url, paths[1:], TODAY, "tester", settings=SETTINGS))
+    assert all(o.result for o in outcomes) and sum(o.result.created for o in outcomes if o.result) > 0
+    with get_engine(db_url).connect() as conn:
+        later = {"first": first}  # the rows and events of the agreements planned after the gap
+        status = dict(conn.execute(text("SELECT id, status FROM occurrence WHERE agreement_id <> :first"), later).all())
+        named = {"sweep_due": "due", "sweep_overdue": "overdue"}
+        moved: dict[str, set[int]] = {"due": set(), "overdue": set()}
+        for kind, payload in conn.execute(
+            text(
+                "SELECT kind, payload FROM ledger_event"
+                " WHERE kind IN ('sweep_due', 'sweep_overdue') AND agreement_id <> :first"
+            ),
+            later,
+        ):
+            moved[named[kind]] |= set(json.loads(payload)["occurrence_ids"])
+        assert moved["due"] and moved["overdue"]
+        assert moved["due"] == {i for i, s in status.items() if s == "due"}
+        assert moved["overdue"] == {i for i, s in status.items() if s == "overdue"}
+        # every new-task notice names an open row of its own department, due from the plan's day on
+        wrong = conn.execute(
+            text(
+                "SELECT count(*) FROM notice n LEFT JOIN occurrence o ON o.id = n.occurrence_id "
+                "WHERE o.id IS NULL OR o.department_id <> n.department_id OR o.due_date < :today"
+            ),
+            {"today": TODAY},
+        ).scalar_one()
+        assert wrong == 0 and conn.execute(text("SELECT count(*) FROM notice")).scalar_one() > 0
