@@ -6,9 +6,10 @@ Only sends; which messages, and recording what happened, is `coop.services.deliv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -53,29 +54,52 @@ class ChannelPacer:
 
     def __init__(self, per_minute: dict[str, int]):
         self._per_minute = per_minute
-        self._next: dict[str, float] = {}
-        self._lock = asyncio.Lock()
+        self._next: dict[str, float] = {}  # destination → time.monotonic() of its next turn
+        self._lines: dict[str, asyncio.Lock] = {}  # destination → its line, while anyone is in it
+        self._queued: dict[str, int] = {}
 
-    async def until_free(self, destination: str, kind: str) -> None:
-        """Wait until the destination's next turn without taking it (a message waits here, holding no slot)."""
-        if self._per_minute.get(kind, 0) <= 0:
-            return
-        delay = self._next.get(destination, 0.0) - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    async def wait(self, destination: str, kind: str) -> None:
-        """Take the destination's next turn, waiting for it; called right before each request goes out, so the
-        spacing holds between the requests as sent, however long a message waited for a free slot."""
+    @contextlib.asynccontextmanager
+    async def line(self, destination: str, kind: str) -> AsyncIterator[Turns]:
+        """A message's place at its destination, first come first served: its parts go out one after another,
+        never interleaved with another message's. Waiting in line holds nothing else (no slot)."""
         rate = self._per_minute.get(kind, 0)
         if rate <= 0:
+            yield Turns(self._next, destination, 0.0)
             return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next.get(destination, now))
-            self._next[destination] = start + 60.0 / rate
-        if start > now:
-            await asyncio.sleep(start - now)
+        self._queued[destination] = self._queued.get(destination, 0) + 1
+        line = self._lines.setdefault(destination, asyncio.Lock())
+        try:
+            async with line:
+                yield Turns(self._next, destination, 60.0 / rate)
+        finally:
+            self._queued[destination] -= 1
+            if not self._queued[destination]:  # nobody in line: forget it, and its turn once that has passed
+                del self._queued[destination], self._lines[destination]
+                if self._next.get(destination, 0.0) <= time.monotonic():
+                    self._next.pop(destination, None)
+
+
+@dataclass(frozen=True)
+class Turns:
+    """The turns of the message first in its destination's line."""
+
+    schedule: dict[str, float]
+    """The pacer's next turn of every destination (time.monotonic())."""
+    destination: str
+    gap: float
+    """Seconds between two requests to the destination (0: not paced)."""
+
+    async def come(self) -> None:
+        """Until the destination's next turn has come."""
+        delay = self.schedule.get(self.destination, 0.0) - time.monotonic()
+        if self.gap and delay > 0:
+            await asyncio.sleep(delay)
+
+    def take(self) -> None:
+        """Called right before a request goes out (a slot in hand), so the spacing holds between the requests
+        as sent however long the message waited for its slot."""
+        if self.gap:
+            self.schedule[self.destination] = time.monotonic() + self.gap
 
 
 class Deliverer:
@@ -136,49 +160,70 @@ class Deliverer:
         ready: Callable[[int], Awaitable[bool]] | None = None,
         progress: Callable[[int], Awaitable[bool]] | None = None,
     ) -> Delivered | None:
-        """Send one message once pacing and a free slot allow. `ready(requests)`, awaited while the slot is held
-        and just before sending, is told how many requests the message takes (a long one goes in parts) and
-        may hold the send back or veto it (then None: nothing was sent). `progress(done)` is awaited after each
-        part of a multi-part robot message is accepted, `done` counting earlier attempts' parts too; answering
-        False stops the message there (it is no longer ours to send)."""
+        """Send one message, each request once its destination's pacing turn has come and a slot is free.
+
+        `ready(requests)` is awaited before a request takes its slot (its pacing turn come, no slot held) and
+        may hold it back or veto it (then None: the message stops there; parts already accepted are remembered
+        for a retry). A multi-part robot message tracked by `progress` asks before each part (`requests` 1) and
+        holds no slot while it waits for its next turn; any other message asks once, for all its requests.
+        `progress(done)` is awaited after each part of a multi-part robot message is accepted, `done` counting
+        earlier attempts' parts too; answering False stops the message there (it is no longer ours to send)."""
         try:
             channel = self.channel(message.channel)
         except CoopError as exc:
             return Delivered(message.id, DeliveryResult(False, False, None, redact(str(exc))), "unknown", 0)
         # Paced by destination URL: two channel names for one robot share its rate.
         destination = channel.url
-        await self._pacer.until_free(destination, channel.kind)
-        client = await self._slots.get()
-        try:
-            start = max(message.parts_sent, self._progress.get(message.key, 0))
-            needs = request_count(channel.url, message.subject, message.body, start)
-            # Single messages are not tracked part by part: their outcome is recorded once, when settled.
-            tracked = progress if progress is not None and start + needs > 1 else None
-            if ready is not None and not await ready(needs):
-                return None
-            started = time.perf_counter()
+        start = max(message.parts_sent, self._progress.get(message.key, 0))
+        needs = request_count(channel.url, message.subject, message.body, start)
+        # Single messages are not tracked part by part: their outcome is recorded once, when settled.
+        tracked = progress if progress is not None and start + needs > 1 else None
+        asked = vetoed = False
+        started: float | None = None
+
+        async with self._pacer.line(destination, channel.kind) as turns:
+
+            @contextlib.asynccontextmanager
+            async def turn() -> AsyncIterator[httpx.AsyncClient | None]:
+                """One request: its pacing turn (holding nothing), then `ready`, then a slot just for the send."""
+                nonlocal asked, vetoed, started
+                await turns.come()
+                if ready is not None and (tracked is not None or not asked):
+                    asked = True
+                    vetoed = not await ready(1 if tracked is not None else needs)
+                if vetoed:
+                    yield None
+                    return
+                client = await self._slots.get()
+                turns.take()
+                started = time.perf_counter() if started is None else started
+                try:
+                    yield client
+                finally:
+                    self._slots.put_nowait(client)
+
             try:
                 result = await adeliver(
                     channel.url,
                     message.subject,
                     message.body,
                     self._timeout,
-                    client=client,
                     key=message.key,
                     start=start,
-                    pace=lambda: self._pacer.wait(destination, channel.kind),
+                    turn=turn,
                     accepted=tracked,
                 )
             except Exception as exc:  # a bug in one plugin must not lose the whole batch's results
                 result = DeliveryResult(False, True, None, redact(f"{type(exc).__name__}: {exc}"))
-            result = replace(result, detail=result.detail + parts_note(result))
-            if result.ok:
-                self._progress.pop(message.key, None)
-            elif result.parts:
-                self._progress[message.key] = start + result.parts
-            return Delivered(message.id, result, channel.kind, int((time.perf_counter() - started) * 1000))
-        finally:
-            self._slots.put_nowait(client)
+        if result.ok:
+            self._progress.pop(message.key, None)
+        elif result.parts:
+            self._progress[message.key] = start + result.parts
+        if vetoed:
+            return None
+        result = replace(result, detail=result.detail + parts_note(result))
+        elapsed = 0 if started is None else int((time.perf_counter() - started) * 1000)
+        return Delivered(message.id, result, channel.kind, elapsed)
 
 
 def parts_note(result: DeliveryResult) -> str:

@@ -13,6 +13,7 @@ import functools
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -24,7 +25,7 @@ from coop.notify.channels import Channel, resolve_channel
 from coop.notify.results import DeliveryResult, DrainReport
 from coop.notify.sender import Deliverer, Outgoing
 from coop.settings import Settings
-from coop.store.outbox import Claimed, Settled, claim, next_retry_at, record_parts, release, renew, settle
+from coop.store.outbox import Claimed, Settled, claim, next_retry_at, record_parts_of, release, renew, settle
 from models.db import session_scope
 from models.tables import utcnow
 
@@ -33,6 +34,10 @@ T = TypeVar("T")
 # A result waits at most this long for others to be written with it (see `_Drain.spare`): under load one
 # transaction then records several deliveries instead of one each, which halves the CPU per message.
 LINGER = 0.01
+# Messages held at once (claimed, not yet recorded) per delivery slot. A part of a long robot message takes a slot
+# for one request (~50 ms at a 50 ms robot) and then waits ~3 s for its robot's next turn (20 posts a minute)
+# holding none: a dispatcher whose messages all went in parts needs ~60 held per slot to keep every slot busy.
+HELD_PER_SLOT = 60
 
 
 def worker_name() -> str:
@@ -71,8 +76,8 @@ Result = tuple[int, DeliveryResult, str, int, int]  # (outbox id, result, channe
 
 
 class _Drain:
-    """The state of one run. Every held message is in exactly one place: waiting for its turn, being sent,
-    sent but not yet recorded (`results`), or not sent and to be handed back (`unsent`).
+    """The state of one run. Every held message is in exactly one place: waiting for its (next) turn, holding
+    no slot, being sent, sent but not yet recorded (`results`), or not sent and to be handed back (`unsent`).
 
     Leases are renewed while messages are held: one waiting its turn (per-channel pacing may hold it for
     minutes) does not lose its lease to another dispatcher, and a crashed dispatcher's leases still run out.
@@ -90,22 +95,30 @@ class _Drain:
         self.renew_at = 0.0  # time.monotonic() when the held leases are next extended
         self.results: list[Result] = []
         self.unsent: list[int] = []
+        # Parts of long messages accepted and to be recorded with the next write: id → (parts done, answer)
+        self.parts: dict[int, tuple[int, asyncio.Future[bool]]] = {}
         self.unrecorded = 0  # requests of the messages in `results` or being written right now
         self.sending = 0  # requests of the deliveries under way
-        self.first_result = 0.0  # time.monotonic() when the oldest of `results` came in
+        self.first_result = 0.0  # time.monotonic() when the oldest of `results` and `parts` came in
         self.tasks: set[asyncio.Task[None]] = set()
         self.failure: BaseException | None = None  # a delivery task died of a bug: the run fails with it
         self.changed = asyncio.Event()  # something above moved: the main loop looks again
-        self.room = asyncio.Condition()  # notified when recorded requests leave room for more
+        # Deliveries waiting for room, first come first served: (requests, woken once they are reserved). Only
+        # those that fit are woken (a condition notifying all would wake every held message each time).
+        self.queue: deque[tuple[int, asyncio.Future[None]]] = deque()
         # What a crash may send again is what is under way plus what was sent but not yet recorded, counted
-        # in requests (a long message goes in parts, and the whole message goes again). A delivery starts
-        # only while those stay within the concurrency plus `spare`, or when nothing else is under way.
+        # in requests (a long robot message counts the part being sent: each accepted part is recorded before the
+        # next goes, and a retry resumes after it). A request starts only while those stay within the concurrency
+        # plus `spare`, or when nothing else is under way.
         # Results are written as soon as `spare` requests' worth are waiting (or LINGER passed, or nothing
         # else is under way).
         self.limit = max(1, cfg.notify_concurrency)
         self.spare = max(1, self.limit // 8)
         # Claim more when fewer than this wait for a slot, so no slot idles while the claim runs.
         self.low_water = self.limit
+        # Long robot messages wait between their parts holding no slot: many more messages than slots are held
+        # then, but never more than this (memory, and the leases renewed each third of a lease).
+        self.hold_limit = max(batch_size, self.limit * HELD_PER_SLOT)
         # A message is sent only while at least this much of its lease is left: once a lease runs out
         # another dispatcher may claim the row and send it too. Half the lease at most, so that a freshly
         # claimed message always qualifies even when the lease is shorter than the delivery timeout.
@@ -146,12 +159,14 @@ class _Drain:
             if self.held and time.monotonic() >= self.renew_at:
                 await self._renew()
                 continue
-            if not exhausted and len(self.waiting) < self.low_water:
+            if not exhausted and len(self.waiting) < self.low_water and len(self.held) < self.hold_limit:
                 exhausted = not await self._claim()
                 continue
-            if self.unsent or self.results:
+            if self.unsent or self.results or self.parts:
                 linger = self.first_result + LINGER - time.monotonic()
-                if self.unsent or linger <= 0 or self.unrecorded >= self.spare or not self.sending:
+                # A part is written at once (its message waits for that to send its next part); parts accepted
+                # meanwhile go with the next write.
+                if self.unsent or self.parts or linger <= 0 or self.unrecorded >= self.spare or not self.sending:
                     await self._record()  # deliveries go on meanwhile
                     continue
                 renewal = self._until_renewal()
@@ -201,62 +216,105 @@ class _Drain:
         outgoing = Outgoing(
             message.id, message.dedup_key, message.channel, message.subject, message.body, message.parts_sent
         )
-        requests = 0  # once under way
-
-        def fits(needs: int) -> bool:
-            used = self.sending + self.unrecorded
-            return used == 0 or used + needs <= self.limit + self.spare
+        at_risk = 0  # requests of this message under way or sent and not yet recorded: a crash sends them again
 
         async def ready(needs: int) -> bool:
-            nonlocal requests
-            self.waiting.discard(message.id)
-            self.changed.set()
-            async with self.room:
-                await self.room.wait_for(lambda: fits(needs))
+            """Before each request (each part of a tracked long message): room for it, and the row still ours."""
+            nonlocal at_risk
+            if message.id in self.waiting:  # past its first turn: the main loop may claim more
+                self.waiting.discard(message.id)
+                self.changed.set()
+            await self._reserve(needs)
             if message.id in self.lost:
                 self.lost.discard(message.id)
                 del self.held[message.id], self.lease_end[message.id]
+                self._free(needs)
                 return False
             if time.monotonic() + self.lease_margin > self.lease_end[message.id]:  # renewals fell behind
                 self.unsent.append(message.id)
+                self._free(needs)
                 return False
-            self.sending += needs
-            requests = needs
+            at_risk += needs
             return True
 
         async def progress(done: int) -> bool:
-            """A part of a long robot message was accepted: record it at once, while the row is still ours."""
+            """A part of a long robot message was accepted: record it with the next write (with other messages'
+            parts and results), while the row is still ours; the next part waits for that."""
+            nonlocal at_risk
             if message.id in self.lost:
                 return False
-            try:
-                return await asyncio.to_thread(self._record_parts, message.id, done)
-            except DBAPIError:  # the database is away: keep sending; settling records the progress too
-                return True
+            if not self.results and not self.parts:
+                self.first_result = time.monotonic()
+            recorded: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self.parts[message.id] = (done, recorded)
+            self.changed.set()
+            kept = await recorded
+            if kept:  # recorded: a crash no longer sends this part again, so it leaves room for others
+                at_risk -= 1
+                self._free(1)
+            return kept
 
         try:
             delivered = await self.deliverer.deliver(outgoing, ready, progress)
         finally:
             self.waiting.discard(message.id)
-        self.sending -= requests
+        # What is still at risk moves from "under way" to "not yet recorded" (or, held back, leaves both).
         if delivered is not None:
-            if not self.results:
+            if not self.results and not self.parts:
                 self.first_result = time.monotonic()
-            self.unrecorded += requests
-            self.results.append((message.id, delivered.result, delivered.channel_kind, delivered.duration_ms, requests))
+            self.unrecorded += at_risk
+            self.results.append((message.id, delivered.result, delivered.channel_kind, delivered.duration_ms, at_risk))
+            self.sending -= at_risk
+        else:
+            self._free(at_risk)
+
+    def _fits(self, needs: int) -> bool:
+        used = self.sending + self.unrecorded
+        return used == 0 or used + needs <= self.limit + self.spare
+
+    async def _reserve(self, needs: int) -> None:
+        """Wait, first come first served, until `needs` more requests fit under way, and count them there."""
+        if not self.queue and self._fits(needs):
+            self.sending += needs
+            return
+        woken = asyncio.get_running_loop().create_future()
+        self.queue.append((needs, woken))
+        try:
+            await woken
+        except asyncio.CancelledError:
+            if woken.done() and not woken.cancelled():  # reserved just as the run was cancelled
+                self._free(needs)
+            raise
+
+    def _free(self, requests: int) -> None:
+        """Requests no longer under way (recorded, or not sent after all): room for the next in line."""
+        self.sending -= requests
+        self._wake()
+
+    def _wake(self) -> None:
+        while self.queue and (self.queue[0][1].cancelled() or self._fits(self.queue[0][0])):
+            needs, woken = self.queue.popleft()
+            if not woken.cancelled():
+                self.sending += needs
+                woken.set_result(None)
 
     async def _record(self) -> None:
-        """Write every result gathered so far, and hand back what was not sent, in one transaction."""
+        """Write every result and part gathered so far, and hand back what was not sent, in one transaction."""
         results, self.results = self.results, []
         unsent, self.unsent = self.unsent, []
+        parts, self.parts = self.parts, {}
         deliveries = [(self.held[i], result, kind, ms) for i, result, kind, ms, _ in results]
-        settled = await asyncio.to_thread(self._write, deliveries, [self.held[i] for i in unsent])
+        progress = {i: done for i, (done, _) in parts.items()}
+        settled, kept = await asyncio.to_thread(self._write, deliveries, [self.held[i] for i in unsent], progress)
+        for i, (_, recorded) in parts.items():
+            if not recorded.done():
+                recorded.set_result(i in kept)
         for i in [r[0] for r in results] + unsent:
             del self.held[i], self.lease_end[i]
             self.lost.discard(i)
         self.unrecorded -= sum(r[4] for r in results)
         self.report.add(settled)
-        async with self.room:
-            self.room.notify_all()
+        self._wake()
 
     async def _renew(self) -> None:
         started = time.monotonic()
@@ -274,25 +332,27 @@ class _Drain:
             lambda session: renew(session, self.worker, ids, utcnow(), self.cfg.notify_lease_seconds)
         )
 
-    def _record_parts(self, outbox_id: int, done: int) -> bool:
-        return self._transaction(lambda session: record_parts(session, self.worker, outbox_id, done))
-
     def _claim_batch(self) -> list[Claimed]:
+        room = max(1, min(self.batch_size, self.hold_limit - len(self.held)))
         with session_scope(self.url) as session:
-            return claim(session, self.worker, self.batch_size, utcnow(), self.cfg.notify_lease_seconds)
+            return claim(session, self.worker, room, utcnow(), self.cfg.notify_lease_seconds)
 
     def _next_retry_at(self) -> dt.datetime | None:
         with session_scope(self.url) as session:
             return next_retry_at(session)
 
     def _write(
-        self, deliveries: list[tuple[Claimed, DeliveryResult, str, int]], unsent: list[Claimed]
-    ) -> list[Settled]:
+        self,
+        deliveries: list[tuple[Claimed, DeliveryResult, str, int]],
+        unsent: list[Claimed],
+        progress: dict[int, int],
+    ) -> tuple[list[Settled], set[int]]:
         cfg = self.cfg
 
-        def write(session: Session) -> list[Settled]:
+        def write(session: Session) -> tuple[list[Settled], set[int]]:
             release(session, self.worker, unsent)
-            return settle(
+            kept = record_parts_of(session, self.worker, progress)
+            settled = settle(
                 session,
                 self.worker,
                 deliveries,
@@ -301,6 +361,7 @@ class _Drain:
                 cfg.notify_backoff_seconds,
                 cfg.notify_backoff_max_seconds,
             )
+            return settled, kept
 
         return self._transaction(write)
 

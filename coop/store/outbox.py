@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlmodel import Session, col
 
 from coop.ledger import EventDraft
@@ -196,14 +196,27 @@ def parts_done(message: Claimed, result: DeliveryResult) -> int:
 def record_parts(session: Session, worker: str, outbox_id: int, parts_sent: int) -> bool:
     """After each part of a long robot message is accepted: remember it, so a retry by any dispatcher resumes at
     the first unsent part. Only the lease holder may write; False means another dispatcher holds the row now."""
+    return outbox_id in record_parts_of(session, worker, {outbox_id: parts_sent})
+
+
+def record_parts_of(session: Session, worker: str, parts_sent: Mapping[int, int]) -> set[int]:
+    """`record_parts` for several messages (outbox id → parts accepted) in one statement; returns the ids
+    recorded, i.e. still held by `worker`."""
+    if not parts_sent:
+        return set()
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    found = session.execute(
-        update(table)
-        .where(table.c.id == outbox_id, table.c.claimed_by == worker, table.c.status == OutboxStatus.sending)
-        .values(parts_sent=parts_sent)
-        .returning(table.c.id)
-    ).first()
-    return found is not None
+    return set(
+        session.execute(
+            update(table)
+            .where(
+                table.c.id.in_(sorted(parts_sent)),
+                table.c.claimed_by == worker,
+                table.c.status == OutboxStatus.sending,
+            )
+            .values(parts_sent=case(dict(parts_sent), value=table.c.id))
+            .returning(table.c.id)
+        ).scalars()
+    )
 
 
 def renew(session: Session, worker: str, ids: Sequence[int], now: dt.datetime, lease_seconds: float) -> set[int]:

@@ -9,6 +9,7 @@ Each protocol's own module (`wecom.py`, `dingtalk.py`, `feishu.py`) supplies a `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -29,6 +30,8 @@ RATE_LIMIT_WAIT = 60.0  # each robot allows about 20 messages a minute; after a 
 # Sent with every message: a crash between delivery and bookkeeping may resend, and receivers that
 # honour the key (our webhooks, the test sinks) drop the repeat. WeCom/DingTalk/Feishu ignore it.
 IDEMPOTENCY_HEADER = "X-Coop-Message-Key"
+Turn = Callable[[], contextlib.AbstractAsyncContextManager[httpx.AsyncClient | None]]
+"""Lends a client for one request once that request may go out (paced, a slot free); None: do not send it."""
 
 
 @dataclass(frozen=True)
@@ -206,38 +209,49 @@ async def send_robot(
     headers: dict[str, str] | None = None,
     *,
     start: int = 0,
-    pace: Callable[[], Awaitable[None]] | None = None,
+    turn: Turn | None = None,
     accepted: Callable[[int], Awaitable[bool]] | None = None,
 ) -> DeliveryResult:
     """Post the parts of one message in order, from part `start` (0-based) on; stop at the first refusal.
 
-    `pace()` is awaited right before every part is posted, so a long message keeps within the robot's
-    rate. `accepted(done)` is awaited after each part the robot accepts, with the number of parts done so
-    far (earlier attempts included); when it answers False (the message is no longer ours to send) no
-    further part goes out. The result's `parts` says how many this call got accepted.
+    With `turn`, each part is posted inside `async with turn() as client`: the caller paces the parts and lends
+    a client for one post at a time, so a long message holds no connection while it waits between its parts;
+    a turn yielding None stops the message there. `accepted(done)` is awaited after each part the robot
+    accepts, outside the turn, with the number of parts done so far (earlier attempts included); when it
+    answers False (the message is no longer ours to send) no further part goes out. The result's `parts` says
+    how many this call got accepted.
     """
     found = pieces(protocol, title, body)
     total = len(found)
     if start >= total:  # an earlier attempt got every part accepted, only its bookkeeping was lost
         return DeliveryResult(True, False, None, f"{target.kind} ok", first_part=start, total_parts=total)
-    owned = client is None
-    client = client or httpx.AsyncClient(timeout=timeout)
+    owned = client is None and turn is None
+    own = httpx.AsyncClient(timeout=timeout) if owned else None
     done = 0
     try:
         result = DeliveryResult(False, True, None, f"{target.kind}: nothing sent")
         for piece_title, piece in found[start:]:
-            if pace is not None:
-                await pace()
-            req = protocol.build(target, piece_title, piece, time.time())
-            try:
-                # httpx's timeout bounds each read, not the exchange: a server dribbling one byte at a
-                # time (slow-loris) would hold the dispatcher forever without this outer deadline.
-                async with asyncio.timeout(timeout):
-                    response = await client.post(
-                        req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers
+            async with turn() if turn is not None else contextlib.nullcontext(client or own) as lent:
+                if lent is None:
+                    return DeliveryResult(
+                        False,
+                        True,
+                        None,
+                        f"{target.kind}: 停止发送其余部分，消息交回待发（stopped before the next part）",
+                        parts=done,
+                        first_part=start,
+                        total_parts=total,
                     )
-            except (httpx.HTTPError, TimeoutError) as exc:
-                return replace(_transport_failure(target, exc), parts=done, first_part=start, total_parts=total)
+                req = protocol.build(target, piece_title, piece, time.time())
+                try:
+                    # httpx's timeout bounds each read, not the exchange: a server dribbling one byte at a
+                    # time (slow-loris) would hold the dispatcher forever without this outer deadline.
+                    async with asyncio.timeout(timeout):
+                        response = await lent.post(
+                            req.url, params=req.params, json=req.payload, timeout=timeout, headers=headers
+                        )
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    return replace(_transport_failure(target, exc), parts=done, first_part=start, total_parts=total)
             result = interpret(protocol, target, response)
             if not result.ok:
                 return replace(result, parts=done, first_part=start, total_parts=total)
@@ -254,5 +268,5 @@ async def send_robot(
                 )
         return replace(result, parts=done, first_part=start, total_parts=total)
     finally:
-        if owned:
-            await client.aclose()
+        if own is not None:
+            await own.aclose()

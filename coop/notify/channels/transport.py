@@ -20,7 +20,7 @@ from apprise.manager_plugins import NotificationManager
 from coop.notify.channels import email, file
 from coop.notify.channels.redaction import redact, schema_of
 from coop.notify.channels.registry import ROBOTS, WEBHOOK_SCHEMAS, robot_protocol
-from coop.notify.channels.robot import IDEMPOTENCY_HEADER, parse_target, send_robot
+from coop.notify.channels.robot import IDEMPOTENCY_HEADER, Turn, parse_target, send_robot
 from coop.notify.results import DeliveryResult
 
 T = TypeVar("T")
@@ -36,15 +36,16 @@ async def adeliver(
     client: httpx.AsyncClient | None = None,
     key: str | None = None,
     start: int = 0,
-    pace: Callable[[], Awaitable[None]] | None = None,
+    turn: Turn | None = None,
     accepted: Callable[[int], Awaitable[bool]] | None = None,
 ) -> DeliveryResult:
     """Send one message (markdown body): robots over httpx.AsyncClient, others through apprise in a thread.
 
     Pass a shared `client` when sending many messages so connections are pooled; `key` identifies the
     message so receivers that honour it drop a repeat. A robot message too long for one post goes in
-    numbered parts: `start` skips parts already accepted. `pace()` is awaited right before each post, and
-    `accepted(done)` after each robot part accepted (see `send_robot`).
+    numbered parts: `start` skips parts already accepted. With `turn`, every post goes out inside a turn
+    (paced, on the client it lends; None: not sent), and `accepted(done)` is awaited after each robot part
+    accepted (see `send_robot`).
     """
     protocol = robot_protocol(url)
     if protocol is not None:
@@ -54,11 +55,14 @@ async def adeliver(
             return DeliveryResult(False, False, None, redact(str(exc)))
         headers = {IDEMPOTENCY_HEADER: key} if key else None
         return await send_robot(
-            protocol, target, title, body, timeout, client, headers, start=start, pace=pace, accepted=accepted
+            protocol, target, title, body, timeout, client, headers, start=start, turn=turn, accepted=accepted
         )
-    if pace is not None:
-        await pace()
-    return await asyncio.to_thread(send_apprise, with_idempotency_key(url, key), title, body, timeout)
+    if turn is None:
+        return await asyncio.to_thread(send_apprise, with_idempotency_key(url, key), title, body, timeout)
+    async with turn() as lent:
+        if lent is None:
+            return DeliveryResult(False, True, None, "未发送，消息交回待发（not sent, handed back）")
+        return await asyncio.to_thread(send_apprise, with_idempotency_key(url, key), title, body, timeout)
 
 
 def deliver(url: str, title: str, body: str, timeout: float = 10) -> DeliveryResult:

@@ -18,6 +18,7 @@ from peers.robot_sink import RobotSink
 from sqlalchemy import select, update
 
 from coop.notify.channels import Channel, channel_kind, request_count
+from coop.notify.results import DrainReport
 from coop.services.delivery import drain_outbox
 from coop.settings import Settings
 from coop.store.outbox import claim, record_parts
@@ -54,8 +55,8 @@ def _long_body(parts: int = PARTS) -> str:
     return found
 
 
-def _queue_long_message(url: str) -> int:
-    """One outbox row holding a long digest for a WeCom group, due now."""
+def _queue_long_message(url: str, body: str | None = None) -> int:
+    """One outbox row holding a long digest (of PARTS parts unless `body` is given) for a WeCom group, due now."""
     with session_scope(url) as s:
         agency = Agency(key="yubei", name="渝北区")
         s.add(agency)
@@ -71,7 +72,7 @@ def _queue_long_message(url: str) -> int:
             channel="yubei-wecom",
             kind="digest",
             subject=SUBJECT,
-            body=_long_body(),
+            body=body or _long_body(),
         )
         s.add(message)
         s.flush()
@@ -200,3 +201,67 @@ def test_a_dispatcher_whose_message_was_taken_over_stops_and_writes_nothing(db_u
     assert (row.status, row.claimed_by, row.parts_sent) == (OutboxStatus.sending, "intruder", taken.parts_sent)
     [attempt] = _attempts(db_url)
     assert attempt.worker == "first" and not attempt.ok and "其他投递进程接手" in attempt.detail
+
+
+def test_a_long_message_waiting_for_its_robots_next_turn_holds_no_slot(db_url: str, robot_sink: RobotSink) -> None:
+    """Issue 16: between the parts of a long message the dispatcher waits for the robot's next turn without a
+    delivery slot. With one slot, messages to other robots go out while it waits; its own parts still go out in
+    order, spaced as the robot's rate asks, each once, under the one claim (kept by renewing a short lease)."""
+    parts, others = 3, 4
+    long_id = _queue_long_message(db_url, _long_body(parts))
+    with session_scope(db_url) as s:
+        department_id = _row(db_url, long_id).department_id
+        s.add_all(
+            OutboxMessage(
+                dedup_key=f"digest:2026-03-20:department:other-{i}-wecom",
+                department_id=department_id,
+                recipient_role="department",
+                channel=f"other-{i}-wecom",
+                kind="digest",
+                subject=f"【协作通】第{i}个群的提醒",
+                body="- 第2.1条 联合招商推介会，3月14日（星期五）截止",
+            )
+            for i in range(others)
+        )
+    urls = {"yubei-wecom": robot_sink.wecom_url("long-robot")}
+    urls.update({f"other-{i}-wecom": robot_sink.wecom_url(f"other-robot-{i}") for i in range(others)})
+    # One slot; a part every five seconds per robot; leases shorter than that wait, renewed each second.
+    gap = 5.0
+    rates = {"wecom": int(60 / gap)}
+    paced = FAST.model_copy(
+        update={"notify_concurrency": 1, "notify_rate_per_minute": rates, "notify_lease_seconds": 3.0}
+    )
+
+    def resolve(name: str) -> Channel:
+        return Channel(name=name, url=urls[name], kind="wecom", source="env")
+
+    runs: dict[str, DrainReport] = {}
+    first = threading.Thread(
+        target=lambda: runs.update(
+            first=drain_outbox(db_url, worker="first", wait_seconds=0, settings=paced, resolve=resolve)
+        )
+    )
+    first.start()
+    # The other robots' messages are recorded as sent while the long one still waits for its robot.
+    with session_scope(db_url) as s:
+        others_ids = set(s.execute(select(OutboxMessage.id).where(OutboxMessage.id != long_id)).scalars())
+    _wait_for(lambda: all(_row(db_url, i).status == OutboxStatus.sent for i in others_ids))
+    intruder = drain_outbox(db_url, worker="intruder", wait_seconds=0, settings=paced, resolve=resolve)
+    first.join(timeout=60)
+    assert not first.is_alive()
+
+    assert intruder.rounds == 0  # the waiting message's lease was kept: nothing was up for grabs
+    assert runs["first"].total("sent") == others + 1
+    arrived = [r.query["key"] for r in robot_sink.messages("wecom")]
+    # Its first part went first (claimed first); the others while it waited; then its remaining parts.
+    assert arrived[0] == "long-robot" and arrived[-(parts - 1) :] == ["long-robot"] * (parts - 1)
+    assert sorted(arrived[1 : 1 + others]) == [f"other-robot-{i}" for i in range(others)]
+    long_parts = [r.body["markdown"]["content"] for r in robot_sink.messages("wecom") if r.query["key"] == "long-robot"]
+    assert [re.findall(r"（(\d+)/(\d+)）", c) for c in long_parts] == [[(str(n), str(parts))] for n in (1, 2, 3)]
+    assert robot_sink.duplicates == 0
+    row = _row(db_url, long_id)
+    assert (row.status, row.parts_sent, row.attempts) == (OutboxStatus.sent, parts, 1)
+    attempts = {a.outbox_id: a for a in _attempts(db_url)}
+    assert set(attempts) == others_ids | {long_id} and all(a.worker == "first" and a.ok for a in attempts.values())
+    # Spaced as sent: the long message took at least its two waits for the robot.
+    assert attempts[long_id].duration_ms >= (parts - 1) * gap * 1000 * 0.95
