@@ -594,6 +594,7 @@ def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = Tr
         with session_scope(url) as session:
             recipients = session.execute(select(func.count(distinct(col(OutboxMessage.department_id))))).scalar_one()
             notices = session.execute(select(func.count()).select_from(Notice)).scalar_one()
+        floor = pacing_floor(url, settings) if deliver else {}
         delivered_at = time.perf_counter()
         report = drain_outbox(url, worker="bench", wait_seconds=0, settings=settings) if deliver else DrainReport()
         delivery_s = time.perf_counter() - delivered_at
@@ -620,4 +621,35 @@ def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = Tr
         "sent": report.total("sent"),
         "rate": report.total("sent") / delivery_s if deliver and delivery_s else None,
         "delay_ms": delay_ms,
+        **floor,
     }
+
+
+def pacing_floor(url: str, settings: Any) -> dict[str, Any]:
+    """The least time any dispatcher keeping the robots' rate needs for the pending outbox: the busiest robot's posts.
+
+    A robot takes `notify_rate_per_minute` posts a minute, so n posts to one robot need (n - 1) × 60 / rate seconds
+    however many are sent at once. Posts are counted as the sender cuts them (`request_count`)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from coop.notify.channels import request_count
+    from coop.notify.channels.registry import channel_env_var, robot_protocol
+    from models.db import session_scope
+    from models.tables import OutboxMessage
+
+    posts: dict[str, int] = {}
+    kinds: dict[str, str] = {}
+    with session_scope(url) as session:
+        rows = session.execute(select(col(OutboxMessage.channel), col(OutboxMessage.subject), col(OutboxMessage.body)))
+        for channel, subject, body in rows:
+            target = os.environ.get(channel_env_var(channel), "")
+            posts[target] = posts.get(target, 0) + request_count(target, subject, body)
+            protocol = robot_protocol(target)
+            kinds[target] = protocol.kind if protocol else ""
+    if not posts:
+        return {}
+    busiest = max(posts, key=lambda t: posts[t])
+    rate = settings.notify_rate_per_minute.get(kinds[busiest], 0)
+    seconds = (posts[busiest] - 1) * 60.0 / rate if rate > 0 else 0.0
+    return {"floor_s": seconds, "busiest_posts": posts[busiest], "robots": len(posts), "posts": sum(posts.values())}
