@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 
 from coop.services.schema import upgrade
+from models.db import get_engine
 
 PG_ADMIN = os.environ.get("COOP_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PARENTS = ("agency", "department", "agreement", "programme", "clause")
@@ -32,35 +33,80 @@ OCCURRENCE_COLUMNS = (
 
 
 class Databases:
-    """Names every database it makes, so `drop_all` leaves the server as it found it."""
+    """Names every database it makes, so `drop_all` leaves the server as it found it.
+
+    Each backend's schema is migrated once (the real Alembic upgrade, into a template); every fresh database is a
+    copy of it (SQLite: the file; PostgreSQL: CREATE DATABASE … TEMPLATE), which saves ~20 migrations a run.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.tag = uuid.uuid4().hex[:8]
         self.pg_names: list[str] = []
+        self._templates: dict[str, str] = {}
 
     def fresh(self, backend: str, name: str) -> str:
         """A new, migrated, empty database; returns its SQLAlchemy URL."""
+        template = self._template(backend)
         if backend == "sqlite":
             path = self.workdir / f"{name}.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
+            _copy_sqlite(Path(template), path)
+            return f"sqlite:///{path}"
+        db = self._pg_name(name)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{db}" TEMPLATE "{template}"')
+        self.pg_names.append(db)
+        return self._pg_url(db)
+
+    def _template(self, backend: str) -> str:
+        """The backend's migrated, empty template (a file path, or a PostgreSQL database name), made on first use."""
+        if backend in self._templates:
+            return self._templates[backend]
+        if backend == "sqlite":
+            path = self.workdir / "template.sqlite"
+            path.unlink(missing_ok=True)
             url = f"sqlite:///{path}"
+            upgrade(url)
+            get_engine(url).dispose()
+            self._templates[backend] = str(path)
         else:
-            db = f"coop_bench_{self.tag}_{name}".replace("-", "_")
+            db = self._pg_name("template")
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 conn.execute(f'CREATE DATABASE "{db}"')
             self.pg_names.append(db)
-            url = "postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{db}"
-        upgrade(url)
-        return url
+            url = self._pg_url(db)
+            upgrade(url)
+            get_engine(url).dispose()  # CREATE DATABASE … TEMPLATE needs the template without sessions
+            self._templates[backend] = db
+        return self._templates[backend]
+
+    def _pg_name(self, name: str) -> str:
+        return f"coop_bench_{self.tag}_{name}".replace("-", "_")
+
+    @staticmethod
+    def _pg_url(db: str) -> str:
+        return "postgresql+psycopg://" + PG_ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{db}"
 
     def drop_all(self) -> None:
+        """Every database made so far, templates included (the next `fresh` makes a template again)."""
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             for db in self.pg_names:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         self.pg_names.clear()
+        self._templates.clear()
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
 
 
 def driver_url(url: str) -> str:
