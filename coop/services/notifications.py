@@ -21,6 +21,7 @@ from coop.agreement.reminders import ReminderPolicy
 from coop.agreement.schema import Agreement
 from coop.calendar import WorkdayCalendar, default_calendar
 from coop.notify.channels import MESSAGE_LIMITS, ROBOT_KINDS, configured_kind, parts_for
+from coop.notify.channels.robot import MIN_ROOM  # a post's body never holds less (`robot.pieces`)
 from coop.notify.digest import Digest, DigestItem
 from coop.notify.policy import clause_policies, escalation_recipients, notice_row, notices_for
 from coop.notify.results import BatchResult
@@ -42,8 +43,6 @@ URGENCY = {"cancelled": 0, "planned": 1, "changed": 2, "due_today": 5, "escalati
 # A digest that would take a group robot more posts than this goes to robots as a summary (issue 13: a
 # 276-item digest was 45 posts, more than two minutes of a robot's 20-a-minute allowance, and unreadable).
 MAX_ROBOT_PARTS = 3
-# A robot post holds at most max(this, its message limit) bytes of body (`coop.notify.channels.robot.pieces`).
-MIN_ROBOT_ROOM = 256
 SUMMARY_FIRST = (10, 5, 3)  # most urgent items listed in a summary: as many as still fit in one post
 LinkFor = Callable[[int, int], str | None]
 KindOf = Callable[[str], str | None]
@@ -329,7 +328,7 @@ class _Bodies:
             limit = MESSAGE_LIMITS.get(kind)  # type: ignore[call-overload]
             if self.size is None:
                 self.size = len(self.body.encode())
-            certain = limit is not None and self.size > (self.robot_parts + 1) * max(MIN_ROBOT_ROOM, limit)
+            certain = limit is not None and self.size > (self.robot_parts + 1) * max(MIN_ROOM, limit)
             self.too_long[kind] = certain or parts_for(kind, self.subject, self.body) > self.robot_parts
         return self.too_long[kind]
 

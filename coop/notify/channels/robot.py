@@ -26,6 +26,7 @@ from coop.notify.results import DeliveryResult
 RobotKind = Literal["wecom", "dingtalk", "feishu"]
 
 FRAMING_BYTES = 48  # "**…**\n\n", "### …\n\n" and the "（12/34）" part counter around a title
+MIN_ROOM = 256  # bytes of body a post always holds, however long its title
 RATE_LIMIT_WAIT = 60.0  # each robot allows about 20 messages a minute; after a refusal, wait a minute
 # Sent with every message: a crash between delivery and bookkeeping may resend, and receivers that
 # honour the key (our webhooks, the test sinks) drop the repeat. WeCom/DingTalk/Feishu ignore it.
@@ -125,7 +126,7 @@ def split_body(body: str, limit: int) -> list[str]:
 
 def pieces(protocol: RobotProtocol, title: str, body: str) -> list[tuple[str, str]]:
     """(title, body) per message; a body too long for the robot becomes numbered parts."""
-    room = max(256, protocol.message_limit - len(title.encode()) - FRAMING_BYTES)
+    room = max(MIN_ROOM, protocol.message_limit - len(title.encode()) - FRAMING_BYTES)
     found = split_body(body, room)
     if len(found) == 1:
         return [(title, found[0])]
