@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 
 from coop.services.schema import upgrade
+from coop.ui import copy_sqlite
 from models.db import get_engine
 
 PG_ADMIN = os.environ.get("COOP_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -52,7 +53,7 @@ class Databases:
             path = self.workdir / f"{name}.db"
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            _copy_sqlite(Path(template), path)
+            copy_sqlite(Path(template), path)
             return f"sqlite:///{path}"
         db = self._pg_name(name)
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -98,15 +99,6 @@ class Databases:
                 conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         self.pg_names.clear()
         self._templates.clear()
-
-
-def _copy_sqlite(source: Path, target: Path) -> None:
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
 
 
 def driver_url(url: str) -> str:

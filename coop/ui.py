@@ -119,14 +119,14 @@ def prepare_prefect_database(target: Path | None = None) -> Path:
         if done.returncode != 0:
             raise StackError(f"Prefect 数据库迁移失败 (prefect server database upgrade failed): {done.stdout[-2000:]}")
         partial = target.with_suffix(".partial")
-        _copy_sqlite(scratch / "prefect.db", partial)
+        copy_sqlite(scratch / "prefect.db", partial)
         partial.replace(target)  # readers see the whole file or none
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
+def copy_sqlite(source: Path, target: Path) -> None:
     """A consistent single-file copy (SQLite's backup API folds in the write-ahead log)."""
     target.unlink(missing_ok=True)
     src, dst = sqlite3.connect(source), sqlite3.connect(target)
@@ -203,7 +203,7 @@ class UiStack:
         prepared = prepared_database()
         if database.exists() or not prepared.exists() or any(self.env.get(name) for name in DATABASE_SETTINGS):
             return False
-        _copy_sqlite(prepared, database)
+        copy_sqlite(prepared, database)
         return True
 
     def start_server(self) -> None:

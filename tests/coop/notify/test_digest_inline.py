@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from digest_samples import sample_item
 from jinja2 import FileSystemLoader
 
 from coop.notify.digest import Digest, DigestItem
@@ -44,24 +45,7 @@ def _reference(digest: Digest) -> str:
 
 def _items() -> list[DigestItem]:
     """Every branch of the item template at least once, hostile text in every text field along the way."""
-    base = DigestItem(
-        occurrence_id=1,
-        agreement_title="川渝毗邻地区合作框架协议",
-        programme_title="产业协同",
-        clause_id="2.1",
-        clause_title="联合招商推介会",
-        kind_label="会议",
-        due_date=TODAY,
-        window_start=TODAY,
-        host="广安市",
-        location="渝北区政务服务中心",
-        evidence=["会议纪要", "签到表"],
-        targets={"participants": 30},
-        provisional=False,
-        notice="due_today",
-        days_overdue=0,
-        report_url=None,
-    )
+    base = sample_item(1, "due_today", TODAY)
     kinds = ["cancelled", "changed", "planned", "reminder_t7", "reminder_t1", "due_today", "escalation"]
     out = []
     for n, (kind, operations, provisional, windowed, overdue, responsible, text) in enumerate(

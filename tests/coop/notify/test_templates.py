@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from digest_samples import sample_item
 from peers.robot_sink import RobotSink
 
 from coop.notify.channels import deliver, request_count
@@ -26,25 +26,7 @@ TODAY = date(2025, 3, 13)  # a Thursday
 
 
 def item(occurrence_id: int, notice: str = "due_today", due: date = TODAY, **changes: object) -> DigestItem:
-    base = DigestItem(
-        occurrence_id=occurrence_id,
-        agreement_title="川渝毗邻地区合作框架协议",
-        programme_title="产业协同",
-        clause_id="2.1",
-        clause_title="联合招商推介会",
-        kind_label="会议",
-        due_date=due,
-        window_start=due,
-        host="广安市",
-        location="渝北区政务服务中心",
-        evidence=["会议纪要", "签到表"],
-        targets={"participants": 30},
-        provisional=False,
-        notice=notice,  # type: ignore[arg-type]
-        days_overdue=0,
-        report_url=None,
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return sample_item(occurrence_id, notice, due, **changes)
 
 
 def digest(*items: DigestItem, role: str = "department") -> Digest:
