@@ -145,6 +145,7 @@ class OutboxMessagePublic(SQLModel):
     kind: str
     subject: str
     attempts: int
+    parts_sent: int = Field(default=0, description="长消息已送达的分段数（重试从下一段续发）")
     created_at: dt.datetime
     next_attempt_at: dt.datetime
     last_error: str | None

@@ -28,7 +28,7 @@ def outbox_list(
         highlight=False,
     )
     table = Table(title=f"发件箱消息（{'全部' if status == 'all' else OUTBOX_STATUS_LABELS[status]}，最新在前）")
-    for col in ("编号", "状态", "渠道", "收件部门", "主题", "尝试次数", "最后错误"):
+    for col in ("编号", "状态", "渠道", "收件部门", "主题", "尝试次数", "已送达分段", "最后错误"):
         table.add_column(col)
     for r in listing.rows:
         who = r.recipient + ("" if r.recipient_role == "department" else f"（{r.recipient_role}）")
@@ -39,6 +39,8 @@ def outbox_list(
             who,
             r.subject,
             str(r.attempts),
+            # A long robot message records the parts the robot took: a retry (or a requeue) goes on from the next.
+            f"前 {r.parts_sent} 段" if r.parts_sent else "—",
             (r.last_error or "—")[:200],
         )
     console.print(table)

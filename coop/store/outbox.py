@@ -310,6 +310,7 @@ def list_messages(session: Session, status: str | None = None, limit: int = 100)
             kind=m.kind,
             subject=m.subject,
             attempts=m.attempts,
+            parts_sent=m.parts_sent,
             created_at=m.created_at,
             next_attempt_at=m.next_attempt_at,
             last_error=m.last_error,

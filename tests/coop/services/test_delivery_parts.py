@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from coop.notify.channels import Channel, channel_kind, request_count
 from coop.notify.results import DrainReport
 from coop.services.delivery import drain_outbox
+from coop.services.outbox import list_outbox
 from coop.settings import Settings
 from coop.store.outbox import claim, record_parts
 from models.db import session_scope
@@ -134,6 +135,8 @@ def test_a_second_dispatcher_resumes_at_the_first_unsent_part(db_url: str, robot
     [attempt] = _attempts(db_url)
     assert attempt.worker == "first" and not attempt.ok and "45009" in attempt.detail
     assert f"本次送达第 1–{LIMIT} 段" in attempt.detail and f"下次从第 {LIMIT + 1} 段续发" in attempt.detail
+    [listed] = [r for r in list_outbox(db_url, "pending").rows if r.id == outbox_id]
+    assert listed.parts_sent == LIMIT  # what `coop outbox list` shows as 前 20 段
 
     # Another dispatcher picks the retry up once the robot's Retry-After has passed, and sends 21–30 only.
     second = drain_outbox(db_url, worker="second", wait_seconds=10, settings=FAST, resolve=resolve)
