@@ -53,6 +53,16 @@ TARGETS = [
         ("tests/coop/test_planning.py", "tests/coop/test_planning_changes.py", "tests/coop/test_planning_expand.py"),
     ),
     Target("coop/services/operations.py", ("tests/coop/services/test_operations.py",)),
+    # The dispatcher's pacing: each robot's line and its turns (issue 17), against the tests that send through it.
+    Target(
+        "coop/notify/sender.py",
+        (
+            "tests/coop/notify/test_robot_rate.py",
+            "tests/coop/notify/test_dispatch.py",
+            "tests/coop/services/test_delivery_parts.py",
+        ),
+        ("ChannelPacer.*", "Turns.*"),
+    ),
 ]
 
 # mutmut's statuses; a timeout is a mutant the tests stopped (it looped), so it counts as killed.
@@ -100,11 +110,19 @@ def _mutmut(work: Path, *args: str) -> str:
     return done.stdout + done.stderr
 
 
+def _pattern(slug: str, name: str) -> str:
+    """mutmut's names: `x_<function>__mutmut_<n>`, and `xǁ<Class>ǁ<method>__mutmut_<n>` for a method."""
+    if "." not in name:
+        return f"{slug}.x_{name}__mutmut_*"
+    cls, method = name.split(".", 1)
+    return f"{slug}.xǁ{cls}ǁ{method}" + ("" if method == "*" else "__mutmut_*")
+
+
 def run(target: Target, max_children: int) -> dict[str, object]:
     """Mutate one module, run its tests against every mutant and return the score with each survivor's diff."""
     work = _prepare(target)
     started = time.monotonic()
-    patterns = [f"{target.slug}.x_{name}__mutmut_*" for name in target.functions]
+    patterns = [_pattern(target.slug, name) for name in target.functions]
     log = _mutmut(work, "run", "--max-children", str(max_children), *patterns)
     return _results(target, work, patterns, log, started)
 
