@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from datetime import date
 
+from digest_samples import sample_item
 from peers.smtp_sink import SmtpSink
 
 from coop.notify.channels import adeliver, deliver
@@ -15,24 +16,7 @@ from coop.notify.templates import render_digest
 
 
 def _item(occurrence_id: int, notice: str = "due_today") -> DigestItem:
-    return DigestItem(
-        occurrence_id=occurrence_id,
-        agreement_title="川渝毗邻地区合作框架协议",
-        programme_title="产业协同",
-        clause_id="2.1",
-        clause_title="联合招商推介会",
-        kind_label="会议",
-        due_date=date(2025, 3, 14),
-        window_start=date(2025, 3, 10),
-        host="广安市",
-        location="渝北区政务服务中心",
-        evidence=["会议纪要", "签到表"],
-        targets={"participants": 30},
-        provisional=False,
-        notice=notice,  # type: ignore[arg-type]
-        days_overdue=0,
-        report_url=None,
-    )
+    return sample_item(occurrence_id, notice, date(2025, 3, 14), window_start=date(2025, 3, 10))
 
 
 def test_chinese_subject_and_body_arrive_decoded(smtp_sink: SmtpSink) -> None:
