@@ -58,25 +58,52 @@ class ChannelPacer:
         self._lines: dict[str, asyncio.Lock] = {}  # destination → its line, while anyone is in it
         self._queued: dict[str, int] = {}
 
-    @contextlib.asynccontextmanager
-    async def line(self, destination: str, kind: str) -> AsyncIterator[Turns]:
+    def line(self, destination: str, kind: str) -> Place:
         """A message's place at its destination, first come first served: its parts go out one after another,
         never interleaved with another message's. Waiting in line holds nothing else (no slot)."""
-        rate = self._per_minute.get(kind, 0)
-        if rate <= 0:
-            yield Turns(self._next, destination, 0.0)
-            return
-        self._queued[destination] = self._queued.get(destination, 0) + 1
-        line = self._lines.setdefault(destination, asyncio.Lock())
+        return Place(self, destination, self._per_minute.get(kind, 0))
+
+
+class Place:
+    """`async with pacer.line(destination, kind) as turns`: in the destination's line from enter to exit.
+
+    A class rather than a generator-based context manager: the line's bookkeeping is then plain methods, which the
+    mutation tests (tests/mutation.py) can mutate."""
+
+    def __init__(self, pacer: ChannelPacer, destination: str, rate: int) -> None:
+        self._pacer = pacer
+        self._destination = destination
+        self._rate = rate
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> Turns:
+        pacer, destination = self._pacer, self._destination
+        if self._rate <= 0:
+            return Turns(pacer._next, destination, 0.0)
+        pacer._queued[destination] = pacer._queued.get(destination, 0) + 1
+        self._lock = pacer._lines.setdefault(destination, asyncio.Lock())
         try:
-            async with line:
-                yield Turns(self._next, destination, 60.0 / rate)
-        finally:
-            self._queued[destination] -= 1
-            if not self._queued[destination]:  # nobody in line: forget it, and its turn once that has passed
-                del self._queued[destination], self._lines[destination]
-                if self._next.get(destination, 0.0) <= time.monotonic():
-                    self._next.pop(destination, None)
+            await self._lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+        return Turns(pacer._next, destination, 60.0 / self._rate)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._lock is None:
+            return
+        self._lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        pacer, destination = self._pacer, self._destination
+        pacer._queued[destination] -= 1
+        if not pacer._queued[destination]:  # nobody in line: forget it, and its turn once that has passed
+            del pacer._queued[destination], pacer._lines[destination]
+            if pacer._next.get(destination, 0.0) <= time.monotonic():
+                pacer._next.pop(destination, None)
 
 
 @dataclass(frozen=True)
