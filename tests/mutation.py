@@ -58,6 +58,7 @@ TARGETS = [
     Target(
         "coop/notify/sender.py",
         (
+            "tests/coop/notify/test_pacer.py",
             "tests/coop/notify/test_robot_rate.py",
             "tests/coop/notify/test_dispatch.py",
             "tests/coop/services/test_delivery_parts.py",
