@@ -152,3 +152,15 @@ def test_a_message_cancelled_while_waiting_leaves_the_line() -> None:
     asyncio.run(main())
     assert [n for n, _, _ in log] == ["A"]
     assert pacer._lines == {} and pacer._queued == {}
+
+
+def test_a_message_that_leaves_without_posting_leaves_nothing_behind() -> None:
+    # E.g. the drain held it back (`ready` said no) before its first post, on a robot nobody has posted to yet.
+    pacer = ChannelPacer({"wecom": RATE})
+
+    async def main() -> None:
+        async with pacer.line("r", "wecom"):
+            pass
+
+    asyncio.run(main())
+    assert_idle(pacer)
