@@ -164,3 +164,14 @@ def test_a_message_that_leaves_without_posting_leaves_nothing_behind() -> None:
 
     asyncio.run(main())
     assert_idle(pacer)
+
+
+def test_even_one_post_a_minute_is_a_pace_with_its_line() -> None:
+    pacer = ChannelPacer({"wecom": 1})
+
+    async def main() -> None:
+        async with pacer.line("r", "wecom") as turns:
+            assert turns.gap == 60.0 and pacer._queued == {"r": 1}
+
+    asyncio.run(main())
+    assert_idle(pacer)
