@@ -237,7 +237,7 @@ class UiStack:
                 registrar.kill()
                 raise StackError(f"部署注册超时 (deployments not registered after {timeout:.0f}s)")
             if self.processes[0].poll() is not None:
-                raise StackError(f"Prefect server exited; see {self.log_dir / 'server.log'}")
+                raise StackError(f"Prefect 服务已退出 (Prefect server exited); 见 {self.log_dir / 'server.log'}")
             time.sleep(0.1)
         self.processes.remove(registrar)
         if registrar.returncode != 0:
