@@ -226,7 +226,7 @@ class UiStack:
 
     def start_registrar(self) -> subprocess.Popen[bytes]:
         """`coop.ui_deploy`: the work pool and `prefect deploy --all`, as soon as the server answers."""
-        command = [sys.executable, "-m", "coop.ui_deploy", self.api_url, str(STARTUP_TIMEOUT_SECONDS)]
+        command = [sys.executable, "-m", "coop.ui_deploy", self.api_url, WORK_POOL, str(STARTUP_TIMEOUT_SECONDS)]
         self._spawn("deploy", command)
         return self.processes[-1]
 
@@ -244,11 +244,6 @@ class UiStack:
             path = self.log_dir / "deploy.log"
             tail = path.read_text(encoding="utf-8", errors="replace")[-3000:]
             raise StackError(f"部署注册失败 (`prefect deploy --all` failed, {registrar.returncode}); {path}:\n{tail}")
-
-    def register_deployments(self) -> None:
-        """Register again on a running server (the work pool unless it exists, then all of prefect.yaml)."""
-        registrar = self.start_registrar()
-        self.wait_registered(registrar)
 
     def register_failure_automation(self) -> str | None:
         """A failed or crashed run of a coop deployment notifies the coordinators' channel (COOP_COORDINATOR_CHANNEL).

@@ -1,10 +1,11 @@
-"""Register the coordinators' deployments the moment the Prefect server answers: `python -m coop.ui_deploy <api url>`.
+"""Register the coordinators' deployments the moment the Prefect server answers.
 
-`coop.ui` starts this beside the server. A `prefect deploy --all` run after the server is up spends a third of its
-time importing Prefect's deploy command and the flows; here that happens while the server is still starting (on
-the other core), then the stock commands run in this process: the process work pool is created unless it exists
-(Prefect's default job template for the type, as `prefect work-pool create --type process` makes it) and
-`prefect deploy --all` applies prefect.yaml. Exit status 0 when every deployment is registered.
+`python -m coop.ui_deploy <api url> <work pool> [<timeout s>]`, started by `coop.ui` beside the server. A `prefect
+deploy --all` run after the server is up spends a third of its time importing Prefect's deploy command and the flows;
+here that happens while the server is still starting (this process's imports, on the other core), then the stock
+commands run in this process: the process work pool is created unless it exists (Prefect's default job template for
+the type, as `prefect work-pool create --type process` makes it) and `prefect deploy --all` applies prefect.yaml.
+Exit status 0 when every deployment is registered.
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ import time
 from pathlib import Path
 
 import httpx
+import prefect.cli.deploy._commands  # noqa: F401 - what `prefect deploy` loads, imported while the server starts
+import prefect.cli.deploy._core  # noqa: F401
+from prefect.cli import app
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectNotFound
+from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-WORK_POOL = "coop"
 POOL_TYPE = "process"
 
 
-def warm_imports() -> None:
-    """What `prefect deploy` will need anyway: its command, the process worker's template, every flow module."""
-    importlib.import_module("prefect.cli.deploy._commands")
-    importlib.import_module("prefect.cli.deploy._core")
-    importlib.import_module("prefect.workers.utilities")
+def import_flows() -> None:
+    """Every flow module, so `prefect deploy` finds what its entrypoints import already loaded."""
     for path in sorted((PROJECT_DIR / "flows").glob("*.py")):
         if path.stem != "__init__":
             importlib.import_module(f"flows.{path.stem}")
@@ -44,32 +48,26 @@ def wait_healthy(api_url: str, timeout: float) -> None:
     raise SystemExit(f"Prefect 服务 {timeout:.0f} 秒内未就绪 (server at {api_url} not healthy)")
 
 
-async def ensure_work_pool() -> None:
+async def ensure_work_pool(name: str) -> None:
     """Create the pool unless it exists; an existing pool keeps its settings (an operator may have tuned them)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.utilities import get_default_base_job_template_for_infrastructure_type
-
     async with get_client() as client:
         try:
-            await client.read_work_pool(WORK_POOL)
+            await client.read_work_pool(name)
             return
         except ObjectNotFound:
             pass
         template = await get_default_base_job_template_for_infrastructure_type(POOL_TYPE)
-        await client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type=POOL_TYPE, base_job_template=template or {}))
-        print(f"已创建工作池 {WORK_POOL} (created work pool {WORK_POOL!r})", flush=True)
+        await client.create_work_pool(WorkPoolCreate(name=name, type=POOL_TYPE, base_job_template=template or {}))
+        print(f"已创建工作池 {name} (created work pool {name!r})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    api_url, timeout = args[0], float(args[1]) if len(args) > 1 else 300.0
-    warm_imports()
+    api_url, pool = args[0], args[1]
+    timeout = float(args[2]) if len(args) > 2 else 300.0
+    import_flows()
     wait_healthy(api_url, timeout)
-    asyncio.run(ensure_work_pool())
-    from prefect.cli import app
-
+    asyncio.run(ensure_work_pool(pool))
     sys.argv = ["prefect", "--no-prompt", "deploy", "--all"]
     try:
         app()
