@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,7 +22,7 @@ from coop.access import check_coordinator_token, signer
 from coop.errors import CoopError, EvidenceRefused, Forbidden, InvalidTransition, LinkError, UnknownOccurrence
 from coop.settings import Settings, get_settings
 from coop.web import audit, coordinator, dashboard, department, feeds, operations, pages
-from coop.web.limits import FORM_OVERHEAD, MAX_FILES, MAX_JSON_BYTES, UPLOAD_ROUTES
+from coop.web.limits import DRAIN_BYTES, DRAIN_SECONDS, FORM_OVERHEAD, MAX_FILES, MAX_JSON_BYTES, UPLOAD_ROUTES
 
 DESCRIPTION = """
 协作通 coop 的接口。三种角色：
@@ -182,7 +183,10 @@ class BodyLimit:
     `json_limit`, read into memory only up to that bound. A JSON body is then parsed strictly once here, so that
     duplicate keys, NaN/Infinity, numbers too large for a float and unpaired surrogates get a Chinese 400 before
     any route sees them (Python's json accepts all four). Over the limit: 413 by Content-Length up front, or as
-    soon as a chunked body passes it; the body is never echoed.
+    soon as a chunked body passes it; the body is never echoed. A declared body of at most `DRAIN_BYTES` is read
+    and dropped before the 413 (for at most `DRAIN_SECONDS`): closing a connection with unread bytes makes the
+    kernel send a reset, which can destroy the answer before the client has read it. A larger or undeclared
+    (chunked) body, or one whose client waits for `100 Continue`, is cut off at once.
     """
 
     def __init__(self, app: ASGIApp, upload_limit: int, json_limit: int) -> None:
@@ -199,7 +203,10 @@ class BodyLimit:
         multipart = content_type.startswith("multipart/form-data") and bool(UPLOAD_ROUTES.match(scope.get("path", "")))
         limit = self.upload_limit if multipart else self.json_limit
         declared = headers.get(b"content-length")
+        waits_to_send = headers.get(b"expect", b"").lower() == b"100-continue"
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            if not waits_to_send and declared.isdigit() and int(declared) <= DRAIN_BYTES:
+                await _drain(receive)
             await _too_large(send, limit)
             return
         if multipart:
@@ -238,6 +245,15 @@ def _counting(receive: Receive, limit: int) -> Receive:
         return message
 
     return limited
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop a refused body (its size declared and bounded by the caller) for at most `DRAIN_SECONDS`."""
+    with anyio.move_on_after(DRAIN_SECONDS):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
 
 
 def _replay(body: bytes, receive: Receive, first: Message | None = None) -> Receive:

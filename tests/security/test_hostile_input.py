@@ -5,6 +5,7 @@ Against the real server (uvicorn on 127.0.0.1) on SQLite and PostgreSQL, and the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -58,6 +59,56 @@ def test_ten_megabyte_json_is_refused_fast_without_echo(live: Live, who: str | N
     _assert_plain_refusal(response, 413, marker)
     assert "64 KB" in response.json()["detail"]
     assert elapsed < 3, elapsed
+
+
+def _raw_post(live: Live, head: bytes) -> socket.socket:
+    host, port = live.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(head)
+    return sock
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("size", [65 * 1024, 4 * 1024 * 1024])
+def test_a_client_that_sends_its_whole_declared_body_before_reading_gets_the_413(live: Live, size: int) -> None:
+    """The server reads and drops the refused body before answering, so closing leaves nothing unread (no reset).
+
+    Cut off after the headers instead, the body's bytes reach a closed socket, the kernel answers with a reset
+    and this client's read fails (or finds the 413 destroyed) — what a plain HTTP client that sends first sees.
+    """
+    head = (
+        f"POST {REPORTS.format(_first(live))} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\nAuthorization: Bearer {live.tokens['yubei']}\r\n\r\n"
+    ).encode()
+    with _raw_post(live, head) as sock:
+        piece = b"x" * 65536
+        for start in range(0, size, len(piece)):
+            sock.sendall(piece[: size - start])
+        answer = _read_all(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413"), answer[:200]
+    detail = json.loads(rest.partition(b"\r\n\r\n")[2])["detail"]
+    assert "64 KB" in detail and "x" * 100 not in rest.decode()
+
+
+def test_a_client_waiting_for_100_continue_gets_the_413_without_sending_the_body(live: Live) -> None:
+    size = 4 * 1024 * 1024
+    head = (
+        f"POST {REPORTS.format(_first(live))} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\nExpect: 100-continue\r\nAuthorization: Bearer {live.tokens['yubei']}\r\n\r\n"
+    ).encode()
+    with _raw_post(live, head) as sock:
+        answer = _read_all(sock)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 413"), answer[:200]
+    detail = json.loads(rest.partition(b"\r\n\r\n")[2])["detail"]
+    assert "64 KB" in detail
 
 
 def test_chunked_json_is_cut_off_at_the_cap_and_healthz_stays_responsive(live: Live) -> None:
