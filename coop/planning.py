@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from itertools import repeat
 from operator import attrgetter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, overload
 
 from coop.agreement.loader import LoadedAgreement
 from coop.agreement.schema import Amendment, Clause, Party
@@ -474,9 +474,48 @@ def schedule_fingerprint(loaded: LoadedAgreement, seasons: SeasonCalendar) -> st
     return ":" + hashlib.sha256(material).hexdigest()[:16]
 
 
+class DeferredChanges:
+    """A change list to build only if someone reads it: `PlanResult(..., changes=DeferredChanges(build))`, `build`
+    returning the list (`apply_plan`: `partial(plan.changes, ())` for a first plan).
+
+    A first plan lists every one of its thousands of rows as added; the bulk planner's callers mostly read only the
+    counts, and building that list was ~15 % of a batch's CPU (bench/)."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[], list[PlanChange]]) -> None:
+        self.build = build
+
+
+class _ChangesField:
+    """`PlanResult.changes`: a plain list to whoever reads it (getattr, `dataclasses.asdict`, ==, repr, pickling,
+    Prefect's serialisers); given a `DeferredChanges`, the list is built on that first read and kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> tuple[PlanChange, ...]: ...
+    @overload
+    def __get__(self, obj: PlanResult, owner: type | None = None) -> list[PlanChange]: ...
+    def __get__(self, obj: PlanResult | None, owner: type | None = None) -> list[PlanChange] | tuple[PlanChange, ...]:
+        if obj is None:
+            return ()  # the dataclass's default (it must be immutable); `__set__` makes it a fresh list
+        value: list[PlanChange] | DeferredChanges | tuple[PlanChange, ...] = obj.__dict__[self.name]
+        if isinstance(value, list):
+            return value
+        # deferred; or the default as pydantic's validators set it (they bypass __init__)
+        built = obj.__dict__[self.name] = value.build() if isinstance(value, DeferredChanges) else list(value)
+        return built
+
+    def __set__(self, obj: PlanResult, value: Sequence[PlanChange] | DeferredChanges) -> None:
+        obj.__dict__[self.name] = value if isinstance(value, list | DeferredChanges) else list(value)
+
+
 @dataclass
 class PlanResult:
-    """What one plan did. `changes` lists every touched occurrence of this agreement (see `change_lines`)."""
+    """What one plan did. `changes` lists every touched occurrence of this agreement (see `change_lines`); it may be
+    given as `DeferredChanges`, built when first read."""
 
     agreement_id: str
     version: int
@@ -493,7 +532,14 @@ class PlanResult:
     amendment: str | None = None  # the 补充协议 (`amended:` ref) that set the effective date
     became_due: int = 0
     became_overdue: int = 0
-    changes: list[PlanChange] = field(default_factory=list)
+    if TYPE_CHECKING:
+        changes: _ChangesField = _ChangesField()
+    else:  # what pydantic (Prefect's serialisers) and readers see: a list of PlanChange
+        changes: list[PlanChange] = _ChangesField()
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (copy, Prefect's results) with the list itself, never the function that would build it."""
+        return {**self.__dict__, "changes": self.changes}
 
     def change_lines(self) -> list[str]:
         """Clause by clause: 新增 / 调整日期 from → to / 取消 / 恢复 …, with the dates (Chinese, plain text)."""

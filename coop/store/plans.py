@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -19,7 +20,7 @@ from coop.ledger import EventDraft
 from coop.notify.policy import clause_policies
 from coop.occurrence_status import status_by_date
 from coop.planning import (
-    PlanChange,
+    DeferredChanges,
     PlanDiff,
     PlannedOccurrence,
     PlanResult,
@@ -66,18 +67,17 @@ class PreparedPlan:
 
     occurrences_digest: str  # the plan event's digest of every planned row
     all_keys_digest: str  # of every planned key, sorted: a first plan's `created_keys_digest`
-    added: list[PlanChange] | None = None  # every row as a first plan adds it, as `PlanDiff.changes` lists them
 
 
-def prepare_plan(planned: list[PlannedOccurrence], *, changes: bool = True) -> PreparedPlan:
-    """`changes`: also list every row as added (only a first plan uses it)."""
+def prepare_plan(planned: list[PlannedOccurrence]) -> PreparedPlan:
+    """The plan event's digests of `planned` (a first plan's change list is built only when read: `apply_plan`)."""
     ordered = sorted(planned, key=attrgetter("key"))
     day = _Converted(str)  # a few hundred distinct dates: each formatted once, not once per row
     digest = hashlib.sha256(
         "".join([f"{p.key}|{day[p.due_date]}|{p.host}|{p.party}|{p.department}\n" for p in ordered]).encode()
     ).hexdigest()
     keys = hashlib.sha256("\n".join([p.key for p in ordered]).encode()).hexdigest()
-    return PreparedPlan(digest, keys, PlanDiff(create=list(planned)).changes([]) if changes else None)
+    return PreparedPlan(digest, keys)
 
 
 def stored_fingerprints(session: Session) -> dict[str, str]:
@@ -122,8 +122,8 @@ def apply_plan(
         amendment = None
     else:
         effective, amendment = effective_date(agreement.amended, _applied_amendments(session, agreement.id), today)
-    record = _upsert_agreement(session, record, loaded, version, fingerprint)
-    record.calendar_version = calendar_fingerprint  # what `refresh-calendar` compares with the data now installed
+    # calendar_version: what `refresh-calendar` compares with the data now installed
+    record = _upsert_agreement(session, record, loaded, version, fingerprint, calendar_fingerprint)
     if content_changed:
         session.add(
             AgreementVersion(
@@ -133,15 +133,17 @@ def apply_plan(
                 document=agreement.model_dump(mode="json", exclude_unset=True),  # keeps which rules were written
             )
         )
-    departments = _upsert_parties(session, loaded)
-    clauses = _upsert_clauses(session, loaded)
+    # A new agreement has no parties' links, programmes or clauses yet either (they reference it): not queried.
+    departments = _upsert_parties(session, loaded, first)
+    clauses = _upsert_clauses(session, loaded, first)
     # A new agreement has no rows yet (occurrence.agreement_id references it): no query for them.
     stored = [] if first else _stored_occurrences(session, agreement.id, departments)
     on_demand = {c.id for p in agreement.programmes for c in p.clauses if c.recurrence.on_demand}
     plan = diff(planned, stored, set(clauses), effective, agreement.tracking_from, on_demand)
     # A first plan writes each row with its status as of `today` (what the sweep below would set): updating half a
     # million just-inserted rows cost as much as inserting them (profiled in bench/).
-    newest = _newest_occurrence_id(session) if first else 0
+    # The highest id before the insert: SQLite's new ids follow from it. PostgreSQL's COPY takes its ids first.
+    newest = _newest_occurrence_id(session) if first and not _copies(session.connection().dialect) else 0
     statuses: list[str] = []  # a first plan's created rows' statuses, as written
     created_untracked, created_ids = _write_occurrences(
         session,
@@ -177,9 +179,8 @@ def apply_plan(
         not_created=plan.not_created,
         effective_from=effective,
         amendment=amendment.ref if amendment else None,
-        changes=prepared.added
-        if prepared is not None and prepared.added is not None and not stored and len(plan.create) == len(planned)
-        else plan.changes(stored),
+        # Nothing stored (a first plan): every row is added, a list of thousands that only some callers read.
+        changes=DeferredChanges(partial(plan.changes, ())) if not stored else plan.changes(stored),
     )
     ledger.append(
         session,
@@ -193,7 +194,7 @@ def apply_plan(
             stored,
             created_untracked,
             result,
-            prepared or prepare_plan(planned, changes=False),
+            prepared or prepare_plan(planned),
         ),
     )
     # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep. A first
@@ -228,8 +229,14 @@ def _version_exists(session: Session, agreement_id: str, content_hash: str) -> b
 
 
 def _upsert_agreement(
-    session: Session, record: AgreementRecord | None, loaded: LoadedAgreement, version: int, fingerprint: str
+    session: Session,
+    record: AgreementRecord | None,
+    loaded: LoadedAgreement,
+    version: int,
+    fingerprint: str,
+    calendar_version: str,
 ) -> AgreementRecord:
+    """The agreement's row, every column in one INSERT or UPDATE."""
     a = loaded.agreement
     values: dict[str, Any] = {
         "title": a.title,
@@ -240,6 +247,7 @@ def _upsert_agreement(
         "path": loaded.path,
         "version": version,
         "content_hash": fingerprint,
+        "calendar_version": calendar_version,
         "metric_labels": dict(a.metric_labels),
         "planned_at": utcnow(),
     }
@@ -259,15 +267,16 @@ def _table(model: type[Any]) -> Any:
     return model.__table__
 
 
-def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str, str], int]:
+def _upsert_parties(session: Session, loaded: LoadedAgreement, first: bool = False) -> dict[tuple[str, str], int]:
     """(party short name, department name) → department id of this agreement, creating what is new.
 
     A party is found by its key (organisation id, or `<agreement>:<name>` when declared only here), never by its
     short name; a department by its key within the party (its `id`, else its name). Contacts and channels follow
     the latest plan. Core statements, one per kind of change: building SQLModel objects row by row cost ~0.5 ms each.
+    `first`: the agreement has no row before this plan, so nothing links to it yet.
     """
     agreement = loaded.agreement
-    agency_ids = _agency_ids(session, agreement.id, agreement.parties)
+    agency_ids = _agency_ids(session, agreement.id, agreement.parties, first)
     table = Department.__table__  # type: ignore[attr-defined]
     rows = list(
         session.connection().execute(
@@ -323,7 +332,7 @@ def _upsert_parties(session: Session, loaded: LoadedAgreement) -> dict[tuple[str
     return ids
 
 
-def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> dict[str, int]:
+def _agency_ids(session: Session, agreement_id: str, parties: list[Party], first: bool = False) -> dict[str, int]:
     """Party short name → agency id, found by key; records which agency each name of this agreement means.
 
     A party that migration 0007 found shared by several agreements (key `legacy:…`) stays linked to the
@@ -341,14 +350,18 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
             )
         )
     }
-    linked = {
-        name: (agency_id, key)
-        for name, agency_id, key in session.connection().execute(
-            select(col(AgreementParty.name), col(AgreementParty.agency_id), col(Agency.key))
-            .join(Agency, col(Agency.id) == col(AgreementParty.agency_id))
-            .where(col(AgreementParty.agreement_id) == agreement_id)
-        )
-    }
+    linked = (
+        {}
+        if first  # agreement_party references the agreement: a new one has no links
+        else {
+            name: (agency_id, key)
+            for name, agency_id, key in session.connection().execute(
+                select(col(AgreementParty.name), col(AgreementParty.agency_id), col(Agency.key))
+                .join(Agency, col(Agency.id) == col(AgreementParty.agency_id))
+                .where(col(AgreementParty.agreement_id) == agreement_id)
+            )
+        }
+    )
     ids: dict[str, int] = {}
     new: dict[str, dict[str, str | None]] = {}  # key → a new agency's row
     named: dict[str, str] = {}  # party name → key, of the new ones
@@ -401,17 +414,23 @@ def _agency_ids(session: Session, agreement_id: str, parties: list[Party]) -> di
     return ids
 
 
-def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]:
-    """Programmes and clauses follow the text; clauses no longer in it stay, marked inactive, for history."""
+def _upsert_clauses(session: Session, loaded: LoadedAgreement, first: bool = False) -> dict[str, int]:
+    """Programmes and clauses follow the text; clauses no longer in it stay, marked inactive, for history.
+
+    `first`: the agreement has no row before this plan, so no programme or clause of it is stored (not queried)."""
     agreement = loaded.agreement
-    programmes = {
-        r.code: r
-        for r in session.connection().execute(
-            select(col(ProgrammeRecord.id), col(ProgrammeRecord.code), col(ProgrammeRecord.title)).where(
-                col(ProgrammeRecord.agreement_id) == agreement.id
+    programmes = (
+        {}
+        if first
+        else {
+            r.code: r
+            for r in session.connection().execute(
+                select(col(ProgrammeRecord.id), col(ProgrammeRecord.code), col(ProgrammeRecord.title)).where(
+                    col(ProgrammeRecord.agreement_id) == agreement.id
+                )
             )
-        )
-    }
+        }
+    )
     new_programmes = [
         {"agreement_id": agreement.id, "code": p.id, "title": p.title}
         for p in agreement.programmes
@@ -441,12 +460,18 @@ def _upsert_clauses(session: Session, loaded: LoadedAgreement) -> dict[str, int]
         "active",
     )
     table = ClauseRecord.__table__  # type: ignore[attr-defined]
-    stored = {
-        r.code: r
-        for r in session.connection().execute(
-            select(table.c.id, table.c.code, *(table.c[f] for f in fields)).where(table.c.agreement_id == agreement.id)
-        )
-    }
+    stored = (
+        {}
+        if first
+        else {
+            r.code: r
+            for r in session.connection().execute(
+                select(table.c.id, table.c.code, *(table.c[f] for f in fields)).where(
+                    table.c.agreement_id == agreement.id
+                )
+            )
+        }
+    )
     new_rows, changed = [], []
     seen: set[str] = set()
     for programme in agreement.programmes:
@@ -765,7 +790,7 @@ def _insert_created(
     if day is None or len(day) > _DAYS_MAX:
         day = _DAYS[(dialect.name, dialect.driver)] = _Converted(processor("due_date"))
 
-    copy = dialect.name == "postgresql" and dialect.driver == "psycopg"
+    copy = _copies(dialect)
     # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
     targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
     targets_of: dict[str, Any] = {}
@@ -868,6 +893,11 @@ def _decide_notices(
         clause_policies(loaded.agreement),
         upcoming=upcoming,
     )
+
+
+def _copies(dialect: Any) -> bool:
+    """A first plan's rows go in by COPY with ids taken from the sequence first (psycopg on PostgreSQL)."""
+    return bool(dialect.name == "postgresql" and dialect.driver == "psycopg")
 
 
 def _newest_occurrence_id(session: Session) -> int:

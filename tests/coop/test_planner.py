@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,8 @@ from typer.testing import CliRunner
 
 from coop.cli import app
 from coop.errors import AgreementError
-from coop.services.planning import agreement_files, plan_files
+from coop.planning import PlanDiff
+from coop.services.planning import agreement_files, plan_files, prepare
 from coop.services.schema import upgrade
 from coop.settings import Settings
 from coop.store.ledger import verify
@@ -100,6 +102,28 @@ def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(db_u
     assert sum(o.result.became_due + o.result.became_overdue for o in later if o.result) == sum(
         1 for a, b in zip(after["occurrences"], before["occurrences"], strict=True) if a[4] != b[4]
     )
+
+
+def test_a_batch_lists_each_first_plans_rows_as_added_and_leaves_the_collector_as_it_found_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    paths = agreement_files(_folder(tmp_path, bad=True))
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    outcomes = []
+    for outcome in plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS, group_rows=1):
+        assert not gc.isenabled()  # collected between groups only
+        outcomes.append(outcome)
+    assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
+    good = [o for o in outcomes if o.result is not None]
+    assert len(good) == len(paths) - 1
+    for outcome in good:  # the change list, built when read, is the one a first plan always listed
+        assert outcome.result is not None
+        expected = PlanDiff(create=prepare(outcome.path, SETTINGS)[1]).changes([])
+        assert outcome.result.changes == expected and len(expected) == outcome.result.created
+    stopped = plan_files(db_url, paths, TODAY + dt.timedelta(days=1), "tester", settings=SETTINGS, group_rows=1)
+    next(stopped)
+    stopped.close()  # a caller that stops early gets the collector back too
+    assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
 
 
 def test_plan_batch_command_plans_a_folder_and_exits_2_when_a_file_is_bad(db_env: str, tmp_path: Path) -> None:

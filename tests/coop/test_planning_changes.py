@@ -3,18 +3,24 @@ the fingerprints and key check that decide whether and what to re-plan."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import hashlib
+import pickle
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
+from pydantic import TypeAdapter
 
 from coop.agreement.loader import load_agreement
+from coop.artifacts import PlanRun
 from coop.calendar import WorkdayCalendar
 from coop.errors import AgreementError
 from coop.planning import (
+    DeferredChanges,
     PlanChange,
     PlanDiff,
     PlannedOccurrence,
@@ -200,3 +206,35 @@ def test_a_clause_lists_its_new_rows_before_its_stored_ones() -> None:
         update=[(1, planned("1.1", D(2026, 3, 31), host="长寿区")), (2, planned("1.1", D(2026, 6, 30), host="长寿区"))],
     )
     assert [c.key for c in result.changes([stored(1, march), stored(2, june)])] == [december.key, march.key, june.key]
+
+
+def test_a_deferred_change_list_is_built_once_on_first_read_and_reads_as_the_list_everywhere() -> None:
+    created = [planned(code, D(2026, 3, 31)) for code in ("6.1", "1.2", "1.10")]
+    eager = PlanDiff(create=created).changes([])
+    builds: list[int] = []
+
+    def build() -> list[PlanChange]:
+        builds.append(1)
+        return PlanDiff(create=created).changes([])
+
+    def deferred() -> PlanResult:
+        return PlanResult("test-small", 1, False, created=3, changes=DeferredChanges(build))
+
+    result = deferred()
+    assert builds == []  # nothing built until read
+    assert result.changes == eager and result.changes is result.changes and builds == [1]
+    assert result == PlanResult("test-small", 1, False, created=3, changes=eager)
+    assert result.change_lines() == render_changes(eager)
+    # Copies, pickles (Prefect's results) and pydantic (Prefect's JSON) carry the list, not the function.
+    for made in (pickle.loads(pickle.dumps(deferred())), copy.deepcopy(deferred()), dataclasses.replace(deferred())):
+        assert made.changes == eager and not isinstance(made.__dict__["changes"], DeferredChanges)
+    assert "DeferredChanges" not in repr(deferred())
+    assert dataclasses.asdict(deferred())["changes"] == [dataclasses.asdict(c) for c in eager]
+    adapter = TypeAdapter(PlanRun)
+    run = PlanRun("a.yaml", None, deferred())
+    assert adapter.validate_json(adapter.dump_json(run)) == run
+    # The default is a fresh list per result, also when a validator (not __init__) fills it in.
+    empty = PlanResult("a", 1, True)
+    empty.changes.append(eager[0])
+    assert PlanResult("a", 1, True).changes == []
+    assert TypeAdapter(PlanResult).validate_python({"agreement_id": "a", "version": 1, "unchanged": True}).changes == []
