@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar, cast, get_type_hints
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, cast, get_type_hints
 
 from prefect.states import Failed
 
@@ -37,6 +37,23 @@ def explained(fn: Callable[P, R]) -> Callable[P, R]:
         except CoopError as exc:
             return cast(R, Failed(message=failure_message(exc), data=exc))
 
+    return _as_form(fn, run)
+
+
+def explained_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """`explained` for an `async def` flow (Prefect runs it on its async engine only if the wrapper is one too)."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except CoopError as exc:
+            return cast(R, Failed(message=failure_message(exc), data=exc))
+
+    return _as_form(fn, run)
+
+
+def _as_form(fn: Callable[..., Any], run: Callable[P, R]) -> Callable[P, R]:
     # The flow module's names (ShippedAgreement, Today …) are not this module's: hand Prefect resolved annotations,
     # and the form's defaults (a `Blank` field's None is left out of the form; it still arrives as None).
     run.__signature__ = form_signature(inspect.signature(fn, eval_str=True))  # type: ignore[attr-defined]

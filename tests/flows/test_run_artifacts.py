@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import shutil
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,10 @@ def test_plan_all_lists_every_agreement_and_explains_the_failed_one(db_env: str,
     folder.mkdir()
     shutil.copy(FIXTURES / "small.yaml", folder / "a-good.yaml")
     (folder / "b-bad.yaml").write_text("id: bad\ntitle: [unclosed\n", encoding="utf-8")
-    state = plan_all_agreements(directory=str(folder), today=TODAY, return_state=True)
+    state = asyncio.run(plan_all_agreements(directory=str(folder), today=TODAY, return_state=True))
+    # An API client the async engine left open (it did: flows/plan_agreement.py) is found here: a ResourceWarning,
+    # an error in this suite.
+    gc.collect()
     assert state.is_failed()
     with pytest.raises(CoopError, match="1 份协议计划失败（共 2 份）"):
         state.result()
