@@ -1,8 +1,11 @@
 """Synthetic agreements for the benchmark: real YAML files in the shipped format, deterministic per seed.
 
 A province-wide deployment: hundreds of five-year agreements among ~600 agencies (about 3,000
-departments, shared across agreements), each with weekly patrols, monthly reports and quarterly
-and half-yearly exchanges, many of them owed by every party. One agreement yields ~5,000
+departments), each with weekly patrols, monthly reports and quarterly and half-yearly exchanges, many of
+them owed by every party. The agencies are shared across agreements the way a deployment shares them: each
+party names its organisation id (`id:`), so an agency in seven agreements is one set of department records
+with one task list and one daily digest per department, not seven (issue 16: without ids, every agreement
+made its own copies, whose digests all went to the same robots). One agreement yields ~5,000
 occurrences, so 200 agreements give ~1,000,000.
 """
 
@@ -114,7 +117,13 @@ def agreement_yaml(index: int, rng: random.Random) -> str:
         "parties:",
     ]
     for name, p in zip(names, parties, strict=True):
-        lines += [f"  - name: {name}", f"    full_name: 某省{name}", "    coordinator: 社会工作部", "    departments:"]
+        lines += [
+            f"  - id: bench/a{p:03d}",
+            f"    name: {name}",
+            f"    full_name: 某省{name}",
+            "    coordinator: 社会工作部",
+            "    departments:",
+        ]
         for d, dept in enumerate(DEPARTMENTS):
             lines += [f"      - name: {dept}", f"        channels: [a{p:03d}-d{d}-wecom]"]
             if d == 0:

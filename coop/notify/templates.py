@@ -189,6 +189,36 @@ def render_lead_summary(
     return subject, "\n".join(lines) + "\n"
 
 
+def render_lead_summaries(
+    department: str, overdue_by_agreement: dict[str, dict[str, int]], today: date
+) -> tuple[str, str]:
+    """`render_lead_summary` for a coordinator leading several agreements: one message a day, a section per
+    agreement (issue 16: one destination gets one clear message, not one per agreement). One agreement: exactly
+    the single summary."""
+    if len(overdue_by_agreement) == 1:
+        [(title, by_party)] = overdue_by_agreement.items()
+        return render_lead_summary(department, title, by_party, today)
+    total = sum(sum(by_party.values()) for by_party in overdue_by_agreement.values())
+    day = f"{today.month}月{today.day}日"
+    department = message_text(department)
+    count = len(overdue_by_agreement)
+    subject = f"【督办汇总】{department}：{count}份协议中{total}项其他单位任务逾期（{day}）"
+    lines = [
+        f"# 逾期督办汇总（{cn_date(today)}）",
+        "",
+        f"{department}：贵方为牵头方的{count}份协议中，下列单位有任务逾期未办结，已分别督办其分管领导和牵头联络部门。",
+    ]
+    for title, by_party in sorted(overdue_by_agreement.items()):
+        lines += [
+            "",
+            f"## 《{message_text(title)}》",
+            "",
+            *(f"- {message_text(party)}：{n}项" for party, n in sorted(by_party.items())),
+        ]
+    lines += ["", "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。"]
+    return subject, "\n".join(lines) + "\n"
+
+
 def render_digest(digest: Digest) -> tuple[str, str]:
     """One message for one recipient covering all of its items: (subject, markdown body)."""
     groups = sections(digest.items, digest.generated_on)

@@ -34,9 +34,9 @@ T = TypeVar("T")
 # A result waits at most this long for others to be written with it (see `_Drain.spare`): under load one
 # transaction then records several deliveries instead of one each, which halves the CPU per message.
 LINGER = 0.01
-# Messages held at once (claimed, not yet recorded) per delivery slot. A part of a long robot message takes a slot
-# for one request (~50 ms at a 50 ms robot) and then waits ~3 s for its robot's next turn (20 posts a minute)
-# holding none: a dispatcher whose messages all went in parts needs ~60 held per slot to keep every slot busy.
+# Messages held at once (claimed, not yet recorded) per delivery slot. A message to a robot that already took its
+# 20 posts of the minute waits, holding no slot, until the oldest of them leaves the window (up to a minute), and
+# a part takes a slot for one request (~50 ms at a 50 ms robot): many held per slot keep every slot busy then.
 HELD_PER_SLOT = 60
 
 
@@ -106,6 +106,11 @@ class _Drain:
         # Deliveries waiting for room, first come first served: (requests, woken once they are reserved). Only
         # those that fit are woken (a condition notifying all would wake every held message each time).
         self.queue: deque[tuple[int, asyncio.Future[None]]] = deque()
+        # The next parts of long robot messages already under way go before messages not yet started, first come
+        # first served among themselves: a part whose robot's turn has come would otherwise queue behind every
+        # message claimed meanwhile (issue 16: on the 1M-row day the three-part digests' last parts went seconds
+        # after every single-post digest).
+        self.resumed: deque[tuple[int, asyncio.Future[None]]] = deque()
         # What a crash may send again is what is under way plus what was sent but not yet recorded, counted
         # in requests (a long robot message counts the part being sent: each accepted part is recorded before the
         # next goes, and a retry resumes after it). A request starts only while those stay within the concurrency
@@ -221,10 +226,11 @@ class _Drain:
         async def ready(needs: int) -> bool:
             """Before each request (each part of a tracked long message): room for it, and the row still ours."""
             nonlocal at_risk
-            if message.id in self.waiting:  # past its first turn: the main loop may claim more
+            started = message.id not in self.waiting
+            if not started:  # past its first turn: the main loop may claim more
                 self.waiting.discard(message.id)
                 self.changed.set()
-            await self._reserve(needs)
+            await self._reserve(needs, resumed=started)
             if message.id in self.lost:
                 self.lost.discard(message.id)
                 del self.held[message.id], self.lease_end[message.id]
@@ -272,13 +278,15 @@ class _Drain:
         used = self.sending + self.unrecorded
         return used == 0 or used + needs <= self.limit + self.spare
 
-    async def _reserve(self, needs: int) -> None:
-        """Wait, first come first served, until `needs` more requests fit under way, and count them there."""
-        if not self.queue and self._fits(needs):
+    async def _reserve(self, needs: int, resumed: bool = False) -> None:
+        """Wait, first come first served, until `needs` more requests fit under way, and count them there.
+
+        `resumed`: the next part of a message already under way, which goes before every message not yet started."""
+        if not self.resumed and (resumed or not self.queue) and self._fits(needs):
             self.sending += needs
             return
         woken = asyncio.get_running_loop().create_future()
-        self.queue.append((needs, woken))
+        (self.resumed if resumed else self.queue).append((needs, woken))
         try:
             await woken
         except asyncio.CancelledError:
@@ -292,8 +300,8 @@ class _Drain:
         self._wake()
 
     def _wake(self) -> None:
-        while self.queue and (self.queue[0][1].cancelled() or self._fits(self.queue[0][0])):
-            needs, woken = self.queue.popleft()
+        while (line := self.resumed or self.queue) and (line[0][1].cancelled() or self._fits(line[0][0])):
+            needs, woken = line.popleft()
             if not woken.cancelled():
                 self.sending += needs
                 woken.set_result(None)

@@ -29,7 +29,7 @@ from coop.notify.templates import (
     operation_line,
     render_digest,
     render_digest_summary,
-    render_lead_summary,
+    render_lead_summaries,
     render_weekly,
 )
 from coop.settings import Settings
@@ -259,30 +259,50 @@ def batch_notices(
             )
     messages += _lead_summaries(session, [n for n in pending if n.recipient_role == "lead"], recipients, today, result)
     store.mark_batched(session, [n.id for n in pending if n.id is not None])
-    result.messages = store.insert_outbox(session, messages)
+    result.messages = store.insert_outbox(session, longest_first(messages, kind_of))
     return result
+
+
+def longest_first(messages: list[dict[str, Any]], kind_of: KindOf | None = None) -> list[dict[str, Any]]:
+    """The messages in the order they are to be sent: those a group robot takes in most posts first (ties, and
+    every other channel, as they came).
+
+    The dispatcher claims in id order. A digest a robot takes in three parts spends ~6 s between its first and
+    last part (its robot's 20 posts a minute); sent first, those waits overlap the rest of the day's sending
+    instead of trailing it (issue 16). The count is estimated from the body's size (cutting it would cost more
+    than the order gains); an e-mail is one message however long, so it keeps its place."""
+
+    def posts(message: dict[str, Any]) -> int:
+        kind = (kind_of(message["channel"]) if kind_of is not None else None) or ""
+        limit = MESSAGE_LIMITS.get(kind)  # type: ignore[call-overload]
+        return len(message["body"].encode()) // limit if limit else 0
+
+    return sorted(messages, key=lambda m: -posts(m))
 
 
 def _lead_summaries(
     session: Session, notices: list[PendingNotice], recipients: dict[int, Any], today: dt.date, result: BatchResult
 ) -> list[dict[str, Any]]:
-    """One message per lead coordinator, agreement and channel: how many tasks of each other party escalated."""
+    """One message per lead coordinator and channel: how many tasks of each other party escalated, a section per
+    agreement it leads (one a day however many agreements, issue 16)."""
     if not notices:
         return []
     items = store.digest_items(session, {n.occurrence_id for n in notices})
-    counts: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    keys: dict[tuple[int, str], list[str]] = defaultdict(list)
+    counts: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    keys: dict[int, list[str]] = defaultdict(list)
     for n in notices:
         _, item = items[n.occurrence_id]
-        counts[(n.department_id, item.agreement_title)][(item.responsible or "").split("/", 1)[0]] += 1
-        keys[(n.department_id, item.agreement_title)].append(n.dedup_key)
+        counts[n.department_id][item.agreement_title][(item.responsible or "").split("/", 1)[0]] += 1
+        keys[n.department_id].append(n.dedup_key)
     messages = []
-    for (dept, title), by_party in sorted(counts.items()):
+    for dept, by_agreement in sorted(counts.items()):
         party, name, channels, _ = recipients[dept]
-        subject, body = render_lead_summary(f"{party}{name}", title, dict(by_party), today)
+        subject, body = render_lead_summaries(
+            f"{party}{name}", {title: dict(by_party) for title, by_party in by_agreement.items()}, today
+        )
         if not channels:
             result.recipients_without_channel.append(f"{party}/{name}（lead）")
-        fingerprint = hashlib.sha256("\n".join(sorted(keys[(dept, title)])).encode()).hexdigest()[:24]
+        fingerprint = hashlib.sha256("\n".join(sorted(keys[dept])).encode()).hexdigest()[:24]
         for channel in channels:
             messages.append(
                 {
@@ -293,7 +313,7 @@ def _lead_summaries(
                     "kind": "escalation",
                     "subject": subject[:300],
                     "body": body,
-                    "notice_count": len(keys[(dept, title)]),
+                    "notice_count": len(keys[dept]),
                 }
             )
     return messages
@@ -438,5 +458,5 @@ def record_weekly_digests(
                     "notice_count": len(owed),
                 }
             )
-    result.messages = store.insert_outbox(session, messages)
+    result.messages = store.insert_outbox(session, longest_first(messages, kind_of))
     return result

@@ -20,11 +20,12 @@ from sqlalchemy import func, select
 
 from coop.agreement.loader import load_agreement
 from coop.calendar import WorkdayCalendar
+from coop.notify import sender
 from coop.notify.channels import IDEMPOTENCY_HEADER
 from coop.notify.results import DrainReport
 from coop.planning import calendar_fingerprint, expand
 from coop.services.delivery import drain_outbox
-from coop.services.notifications import batch_notices, record_due_notices
+from coop.services.notifications import batch_notices, longest_first, record_due_notices
 from coop.settings import Settings
 from coop.store.outbox import dead_letters, requeue_dead
 from coop.store.plans import apply_plan
@@ -85,6 +86,23 @@ def test_each_recipient_gets_one_chinese_digest_per_channel_once(
         record_due_notices(s, nxt, CAL)
         batch = batch_notices(s, nxt)
     assert batch.messages <= 5
+
+
+def test_the_days_messages_are_queued_longest_first() -> None:
+    """The dispatcher claims in id order; a digest a robot takes in several paced parts is queued before shorter
+    ones, so its parts' waits overlap the rest of the day's sending. An e-mail is one message however long: it
+    keeps its place, as do messages of equal length."""
+    kinds = {"robot": "wecom", "mail": "email"}
+    post = 4096  # a WeCom post's bytes
+    messages = [
+        {"channel": "robot", "body": "短", "n": 1},
+        {"channel": "mail", "body": "邮" * post, "n": 2},
+        {"channel": "robot", "body": "x" * (2 * post + 10), "n": 3},
+        {"channel": "robot", "body": "x" * (post + 10), "n": 4},
+        {"channel": "robot", "body": "长", "n": 5},
+    ]
+    assert [m["n"] for m in longest_first(messages, kinds.get)] == [3, 4, 1, 2, 5]
+    assert [m["n"] for m in longest_first(messages)] == [1, 2, 3, 4, 5]  # kinds unknown: as they came
 
 
 def test_sink_down_then_back_is_retried_and_delivered(db_url: str, notify_channels: RobotSink) -> None:
@@ -220,7 +238,9 @@ def test_dispatcher_killed_mid_run_loses_nothing_and_sends_nothing_twice(
 
 
 @pytest.mark.slow
-def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(db_url: str, notify_channels: RobotSink) -> None:
+def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(
+    db_url: str, notify_channels: RobotSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Per-robot pacing may hold a message longer than its lease: the dispatcher renews the lease meanwhile,
     so another dispatcher finds nothing to take over, and each message reaches the group once."""
     plan_and_decide(db_url)
@@ -238,9 +258,10 @@ def test_a_message_paced_past_its_lease_keeps_the_lease_and_goes_once(db_url: st
                     body="正文",
                 )
             )
-    # A message every four seconds to WeCom robots, three-second leases: the second goes out a lease and more after
-    # the claim, the fourth twelve seconds after the first.
-    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 15}, "notify_lease_seconds": 3.0})
+    # One message in any four seconds to a WeCom robot (its rate's window shortened), three-second leases: the
+    # second goes out a lease and more after the claim, the fourth twelve seconds after the first.
+    monkeypatch.setattr(sender, "WINDOW_SECONDS", 4.0)
+    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 1}, "notify_lease_seconds": 3.0})
     runs: dict[str, object] = {}
     first_run = threading.Thread(
         target=lambda: runs.update(first=drain_outbox(db_url, worker="first", wait_seconds=0, settings=paced))

@@ -14,7 +14,7 @@ from coop.errors import CoopError
 from coop.notify.channels import Channel, resolve_channel
 from coop.notify.sender import CONNECTIONS_PER_CLIENT, Deliverer, Outgoing
 
-CONCURRENCY = 2 * CONNECTIONS_PER_CLIENT + 3  # three clients, the last one partly used
+CONCURRENCY = 2 * CONNECTIONS_PER_CLIENT + 3  # several clients (one connection each: five), every one of them used
 
 
 class Gate:

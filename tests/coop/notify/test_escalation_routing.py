@@ -145,3 +145,34 @@ def test_routing_rule() -> None:
     assert escalation_recipients(4, "乙方", "甲方", coordinators) == [(4, "leader"), (3, "coordinator"), (1, "lead")]
     # the coordinator department itself is overdue: it is not told twice
     assert escalation_recipients(3, "乙方", None, coordinators) == [(3, "leader")]
+
+
+def shared(text: str, number: int) -> str:
+    """The agreement again under another id and title, its parties named by organisation id, so the two share
+    their departments (one department record, one channel, in both)."""
+    return (
+        text.replace("id: routing-2026", f"id: routing-{number}")
+        .replace("title: 路由测试协议", f"title: 路由测试协议{number}")
+        .replace("  - name: 甲方", "  - id: test/jia\n    name: 甲方")
+        .replace("  - name: 乙方", "  - id: test/yi\n    name: 乙方")
+    )
+
+
+def test_a_coordinator_leading_two_agreements_gets_one_summary_a_day(db_url: str, channels: RobotSink) -> None:
+    texts = [shared(agreement(lead_clause=True), n) for n in (1, 2)]
+    for n, text in enumerate(texts, 1):
+        loaded = parse_agreement(text, f"routing-{n}.yaml")
+        with session_scope(db_url) as s:
+            apply_plan(s, loaded, expand(loaded, CAL, 1000), TODAY, "tester", calendar_fingerprint(CAL))
+    with session_scope(db_url) as s:
+        record_due_notices(s, TODAY, CAL)
+        batch_notices(s, TODAY)
+    assert drain_outbox(db_url, wait_seconds=0, settings=FAST).total("dead") == 0
+    got = received(channels)
+    summaries = [m for m in got["a-office"] if "督办汇总" in m]
+    # One message naming both agreements, each with 乙方's count; still no task of 乙方's.
+    assert len(summaries) == 1
+    assert "2份协议" in summaries[0] and "《路由测试协议1》" in summaries[0] and "《路由测试协议2》" in summaries[0]
+    assert "乙方专项督查" not in "\n".join(got["a-office"])
+    # 乙方's own coordinator still gets its task list: one digest covering both agreements' tasks.
+    assert "乙方专项督查" in "\n".join(got["b-office"])

@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from functools import cache
 
+import pytest
 from peers.robot_sink import RobotSink
 from sqlalchemy import select, update
 
+from coop.notify import sender
 from coop.notify.channels import Channel, channel_kind, request_count
 from coop.notify.results import DrainReport
 from coop.services.delivery import drain_outbox
@@ -173,10 +175,13 @@ def test_only_the_lease_holder_records_parts(db_url: str) -> None:
     assert _row(db_url, outbox_id).parts_sent == 4
 
 
-def test_a_dispatcher_whose_message_was_taken_over_stops_and_writes_nothing(db_url: str, robot_sink: RobotSink) -> None:
+def test_a_dispatcher_whose_message_was_taken_over_stops_and_writes_nothing(
+    db_url: str, robot_sink: RobotSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outbox_id = _queue_long_message(db_url)
-    # Paced at 10 parts a second: the test takes the row over while the dispatcher is part-way through.
-    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 600}})
+    # Paced at one part in any 0.1 s: the test takes the row over while the dispatcher is part-way through.
+    monkeypatch.setattr(sender, "WINDOW_SECONDS", 0.1)
+    paced = FAST.model_copy(update={"notify_rate_per_minute": {"wecom": 1}})
     runs: dict[str, object] = {}
     worker = threading.Thread(
         target=lambda: runs.update(
@@ -206,7 +211,9 @@ def test_a_dispatcher_whose_message_was_taken_over_stops_and_writes_nothing(db_u
     assert attempt.worker == "first" and not attempt.ok and "其他投递进程接手" in attempt.detail
 
 
-def test_a_long_message_waiting_for_its_robots_next_turn_holds_no_slot(db_url: str, robot_sink: RobotSink) -> None:
+def test_a_long_message_waiting_for_its_robots_next_turn_holds_no_slot(
+    db_url: str, robot_sink: RobotSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 16: between the parts of a long message the dispatcher waits for the robot's next turn without a
     delivery slot. With one slot, messages to other robots go out while it waits; its own parts still go out in
     order, spaced as the robot's rate asks, each once, under the one claim (kept by renewing a short lease)."""
@@ -228,9 +235,11 @@ def test_a_long_message_waiting_for_its_robots_next_turn_holds_no_slot(db_url: s
         )
     urls = {"yubei-wecom": robot_sink.wecom_url("long-robot")}
     urls.update({f"other-{i}-wecom": robot_sink.wecom_url(f"other-robot-{i}") for i in range(others)})
-    # One slot; a part every five seconds per robot; leases shorter than that wait, renewed each second.
+    # One slot; one part in any five seconds per robot (its rate's window shortened); leases shorter than that
+    # wait, renewed each second.
     gap = 5.0
-    rates = {"wecom": int(60 / gap)}
+    monkeypatch.setattr(sender, "WINDOW_SECONDS", gap)
+    rates = {"wecom": 1}
     paced = FAST.model_copy(
         update={"notify_concurrency": 1, "notify_rate_per_minute": rates, "notify_lease_seconds": 3.0}
     )
