@@ -574,7 +574,8 @@ def report(r: dict[str, Any], command: str) -> str:
 - **machine**: {env.get("cpu")}, {env.get("cores")} cores, {env.get("memory_gb")} GB RAM, Linux {env.get("kernel")}
 - **software**: Python {env.get("python")}, SQLite {env.get("sqlite")}, PostgreSQL {env.get("postgresql")} (127.0.0.1:5432, stock settings), SQLAlchemy {env.get("sqlalchemy")}
 - **data**: synthetic agreements from `bench/synthetic.py` — {r["scales"][top]["agreements"]} five-year agreements at the top scale,
-  5 parties each drawn from 600 shared agencies (3,000 departments), 14 clauses (weekly patrols, monthly reports, quarterly/half-yearly
+  5 parties each drawn from 600 shared agencies (3,000 departments; each party names its organisation id, so an agency in
+  several agreements is one set of departments with one daily digest each), 14 clauses (weekly patrols, monthly reports, quarterly/half-yearly
   exchanges, most owed by every party), planned as of {_run_day(r)}. Before the due scan and the audit, everything due more than 14 days
   earlier is marked done except one in 100 (stragglers), then the real `sweep` runs.
 
