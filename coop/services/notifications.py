@@ -267,10 +267,11 @@ def longest_first(messages: list[dict[str, Any]], kind_of: KindOf | None = None)
     """The messages in the order they are to be sent: those a group robot takes in most posts first (ties, and
     every other channel, as they came).
 
-    The dispatcher claims in id order. A digest a robot takes in three parts spends ~6 s between its first and
-    last part (its robot's 20 posts a minute); sent first, those waits overlap the rest of the day's sending
-    instead of trailing it (issue 16). The count is estimated from the body's size (cutting it would cost more
-    than the order gains); an e-mail is one message however long, so it keeps its place."""
+    The dispatcher claims in id order. A digest a robot takes in three parts goes as three requests one after
+    another (never interleaved, and later in the minute if its robot already took 20 posts); sent first, those
+    waits overlap the rest of the day's sending instead of trailing it (issue 16). The count is estimated from the
+    body's size (cutting it would cost more than the order gains); an e-mail is one message however long, so it
+    keeps its place."""
 
     def posts(message: dict[str, Any]) -> int:
         kind = (kind_of(message["channel"]) if kind_of is not None else None) or ""
