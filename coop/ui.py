@@ -373,31 +373,35 @@ def main(argv: list[str] | None = None) -> int:
     ready = (home / "prefect.db").exists() or prepared_database().exists()
     first = "" if ready else "，首次启动需初始化数据库，约半分钟"
     print(f"正在启动 Prefect 服务（数据在 {home}{first}）……", flush=True)
-    try:
-        stack.start()
-    except StackError as exc:
-        print(f"错误: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    print(
-        "\n协作通 Prefect 界面已就绪 (coop UI is up):\n"
-        f"  界面 UI:         {stack.ui_url}\n"
-        f"  部署 deployments: {stack.ui_url}/deployments\n"
-        f"  执行器 worker:    work pool '{WORK_POOL}'，日志在 {stack.log_dir}\n"
-        "按 Ctrl-C 停止 (Ctrl-C stops the server and the worker).",
-        flush=True,
-    )
-    try:
+    up = False
+    try:  # one try from the start to the end: a signal between two statements must not leave the pieces running
+        try:
+            stack.start()
+        except StackError as exc:
+            print(f"错误: {exc}", file=sys.stderr)
+            return 2
+        up = True
+        print(
+            "\n协作通 Prefect 界面已就绪 (coop UI is up):\n"
+            f"  界面 UI:         {stack.ui_url}\n"
+            f"  部署 deployments: {stack.ui_url}/deployments\n"
+            f"  执行器 worker:    work pool '{WORK_POOL}'，日志在 {stack.log_dir}\n"
+            "按 Ctrl-C 停止 (Ctrl-C stops the server and the worker).",
+            flush=True,
+        )
         while stack.alive():
             time.sleep(1)
+        stack.stop()
+        print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         stack.stop()
+        if not up:
+            return 130
         print("已停止 (stopped).", flush=True)
         return 0
-    stack.stop()
-    print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
-    return 1
+    finally:
+        stack.stop()  # whatever ended the run (nothing left after the stops above: a no-op then)
 
 
 if __name__ == "__main__":
