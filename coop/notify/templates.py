@@ -182,11 +182,19 @@ def render_lead_summary(
         "",
         f"{department}：贵方为牵头方的条款中，下列单位有任务逾期未办结，已分别督办其分管领导和牵头联络部门。",
         "",
-        *(f"- {message_text(party)}：{count}项" for party, count in sorted(overdue_by_party.items())),
+        *_overdue_lines(overdue_by_party),
         "",
-        "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。",
+        LEAD_SUMMARY_CLOSING,
     ]
     return subject, "\n".join(lines) + "\n"
+
+
+LEAD_SUMMARY_CLOSING = "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。"
+
+
+def _overdue_lines(overdue_by_party: dict[str, int]) -> list[str]:
+    """One line per other party: how many of its tasks escalated (a lead summary's body)."""
+    return [f"- {message_text(party)}：{count}项" for party, count in sorted(overdue_by_party.items())]
 
 
 def render_lead_summaries(
@@ -209,13 +217,8 @@ def render_lead_summaries(
         f"{department}：贵方为牵头方的{count}份协议中，下列单位有任务逾期未办结，已分别督办其分管领导和牵头联络部门。",
     ]
     for title, by_party in sorted(overdue_by_agreement.items()):
-        lines += [
-            "",
-            f"## 《{message_text(title)}》",
-            "",
-            *(f"- {message_text(party)}：{n}项" for party, n in sorted(by_party.items())),
-        ]
-    lines += ["", "具体任务由各单位自行查看，本汇总不列出其他单位的任务清单。"]
+        lines += ["", f"## 《{message_text(title)}》", "", *_overdue_lines(by_party)]
+    lines += ["", LEAD_SUMMARY_CLOSING]
     return subject, "\n".join(lines) + "\n"
 
 
