@@ -391,17 +391,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         while stack.alive():
             time.sleep(1)
-        stack.stop()
         print(f"错误: a Prefect process exited; see the logs in {stack.log_dir}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        stack.stop()
         if not up:
             return 130
+        stack.stop()  # before saying so
         print("已停止 (stopped).", flush=True)
         return 0
     finally:
-        stack.stop()  # whatever ended the run (nothing left after the stops above: a no-op then)
+        stack.stop()  # whatever ended the run (a no-op after the stop above)
 
 
 if __name__ == "__main__":
