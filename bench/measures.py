@@ -27,8 +27,11 @@ def _agreement_files(directory: str) -> list[Path]:
 
 
 def plan(url: str, directory: str, today: str) -> dict[str, Any]:
-    """The engine's batch planner (coop.services.planning.plan_files, as `coop plan-batch` runs it):
-    one transaction per agreement, the next files read and expanded in a helper thread meanwhile."""
+    """The engine's batch planner (coop.services.planning.plan_files, as `coop plan-batch` runs it), with the
+    deployment's settings: a batch of `plan_process_min_files` files or more is read, expanded and staged by a
+    helper process while this one writes (`coop.services.staging`); a smaller one in a helper thread."""
+    import resource
+
     from coop.services.planning import plan_files
     from coop.settings import Settings
     from models.db import get_engine
@@ -37,19 +40,27 @@ def plan(url: str, directory: str, today: str) -> dict[str, Any]:
     idle = rss_now_mb()
     prepare_s = write_s = 0.0
     rows = created = 0
+    settings = Settings(database_url=url)
+    files = _agreement_files(directory)
+    children_cpu = _children_cpu()
     cpu = time.process_time()
     started = time.perf_counter()
     day = dt.date.fromisoformat(today)
-    for outcome in plan_files(url, _agreement_files(directory), day, ACTOR, settings=Settings(database_url=url)):
+    for outcome in plan_files(url, files, day, ACTOR, settings=settings):
         if outcome.result is None:
             raise RuntimeError(f"{outcome.path}: {outcome.error}")
         prepare_s, write_s = prepare_s + outcome.prepare_seconds, write_s + outcome.write_seconds
         rows += outcome.occurrences
         created += outcome.result.created
     total = time.perf_counter() - started
+    helper = bool(settings.plan_process_min_files) and len(files) >= settings.plan_process_min_files
     return {
         "seconds": total,
-        "cpu_s": time.process_time() - cpu,  # both threads, and SQLite's work (in this process); not PostgreSQL's
+        "cpu_s": time.process_time() - cpu,  # this process's threads, and SQLite's work; not PostgreSQL's
+        "helper": "process" if helper else "thread",
+        "helper_cpu_s": _children_cpu() - children_cpu if helper else None,  # the helper process, waited for
+        # The helper process's peak RSS (the only child this measurement's process had)
+        "helper_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if helper else None,
         "prepare_s": prepare_s,
         "write_s": write_s,
         "rows": rows,
@@ -487,6 +498,14 @@ def _concurrency() -> int:
     return get_settings().notify_concurrency
 
 
+def _children_cpu() -> float:
+    """User + system CPU of this process's children that have exited and were waited for."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def rss_now_mb() -> float:
     """Resident set size right now (Linux /proc), in MB."""
     with open("/proc/self/status") as status:
@@ -625,8 +644,10 @@ def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = Tr
         floor = pacing_floor(url, settings) if deliver else {}
         delivered_at = time.perf_counter()
         delivery_cpu = time.process_time()
+        children_cpu = _children_cpu()  # the dispatcher's spawned processes once they exit (the sinks still run)
         report = drain_outbox(url, worker="bench", wait_seconds=0, settings=settings) if deliver else DrainReport()
-        delivery_cpu = time.process_time() - delivery_cpu
+        delivery_children_cpu = _children_cpu() - children_cpu
+        delivery_cpu = time.process_time() - delivery_cpu + delivery_children_cpu
         delivery_s = time.perf_counter() - delivered_at
         with session_scope(url) as session:
             by_kind = dict(
@@ -659,7 +680,8 @@ def daily_cycle(url: str, today: str, delay_ms: float = 50.0, deliver: bool = Tr
         "recipients": recipients,
         "notices_in_table": notices,
         "delivery_s": delivery_s,
-        "delivery_cpu_s": delivery_cpu,  # the dispatcher's process (its threads included)
+        "delivery_cpu_s": delivery_cpu,  # the dispatcher's processes (their threads included), children too
+        "delivery_children_cpu_s": delivery_children_cpu,  # of which the processes it spawned (notify_processes)
         "channels_by_kind": kinds,  # channels as configured, by kind (wecom robots, e-mail)
         "messages_by_kind": messages_by_kind,
         "sent": report.total("sent"),

@@ -58,11 +58,18 @@ class AgreementError(CoopError):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+    def __reduce__(self) -> tuple[type[AgreementError], tuple[list[Problem]]]:
+        # Crosses from the planner's helper process pickled (`coop.services.staging`): rebuilt from its problems.
+        return type(self), (self.problems,)
+
 
 class UnknownOccurrence(CoopError):
     def __init__(self, occurrence_id: int):
         self.occurrence_id = occurrence_id
         super().__init__(f"找不到任务 #{occurrence_id} (unknown occurrence id {occurrence_id})")
+
+    def __reduce__(self) -> tuple[type[UnknownOccurrence], tuple[int]]:
+        return type(self), (self.occurrence_id,)
 
 
 class InvalidTransition(CoopError):

@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     max_occurrences_per_clause: int = Field(
         default=5000, description="Guards against absurd recurrences (e.g. every second for 100 years)"
     )
+    plan_process_min_files: int = Field(
+        default=24,
+        ge=0,
+        description="一次计划至少这么多份协议文件时，由一个辅助进程读取、展开并暂存，本进程只写库；0 表示从不"
+        "（启动辅助进程约需 1 秒，文件少时不划算） (files from which a batch plan uses a helper process; 0 never)",
+    )
     public_base_url: str = "http://127.0.0.1:8000"
     actor: str = Field(default="coordinator", description="Who is recorded in the ledger for CLI/flow actions")
 

@@ -20,25 +20,38 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
-from coop.agreement.loader import LoadedAgreement, load_agreement
+from coop.agreement.loader import LoadedAgreement
 from coop.agreement.organisations import REGISTRY_FILE
-from coop.calendar import WorkdayCalendar
 from coop.errors import CoopError
-from coop.planning import (
-    PlannedOccurrence,
-    PlanResult,
-    calendar_fingerprint,
-    check_unique_keys,
-    expand,
-    schedule_fingerprint,
+from coop.planning import PlannedOccurrence, PlanResult
+from coop.services.preparing import (
+    FileOutcome,
+    batch_calendar,
+    calendar_version,
+    expand_checked,
+    load,
+    prepare,
+    schedule_version,
 )
-from coop.seasons import RegionalSeasons, regional_seasons
+from coop.services.staging import plan_staged
 from coop.settings import Settings
 from coop.store.plans import PreparedPlan, apply_plan, plan_fingerprint, prepare_plan, stored_fingerprints
 from models.db import session_scope
+
+__all__ = [  # the use cases, and what their callers import from here
+    "FileOutcome",
+    "PlannedAgreement",
+    "agreement_files",
+    "calendar_version",
+    "expand_checked",
+    "load",
+    "plan_agreement",
+    "plan_files",
+    "prepare",
+    "write",
+]
 
 LOOKAHEAD = 2  # files prepared ahead of the writer; bounds memory to a few agreements' occurrences
 GROUP_ROWS = 100_000  # occurrences per commit; also bounds how long other writers wait for the database
@@ -53,67 +66,11 @@ class PlannedAgreement:
     result: PlanResult
 
 
-@dataclass(frozen=True)
-class FileOutcome:
-    """One file of `plan_files`: its result, or the user error that stopped it (the others go on)."""
-
-    path: str
-    result: PlanResult | None = None
-    error: CoopError | None = None
-    occurrences: int = 0
-    prepare_seconds: float = 0.0  # in the helper thread, overlapping the previous file's write
-    write_seconds: float = 0.0
-
-
-@lru_cache(maxsize=4)
-def _calendar(overrides: Path | None) -> WorkdayCalendar:
-    """One calendar per overrides file and process: its year tables are costly to build."""
-    return WorkdayCalendar(overrides)
-
-
 def agreement_files(directory: str | Path) -> list[str]:
     """Every agreement file (`*.yaml`) in `directory`, sorted: the order batch plans run and report in.
 
     The organisation registry (organisations.yaml) beside them is not an agreement."""
     return [str(p) for p in sorted(Path(directory).glob("*.yaml")) if p.name != REGISTRY_FILE]
-
-
-def load(path: str | Path) -> LoadedAgreement:
-    """Read and validate one agreement file; an invalid file raises `AgreementError` listing every file:line."""
-    return load_agreement(path)
-
-
-def expand_checked(
-    loaded: LoadedAgreement, settings: Settings, calendar: WorkdayCalendar | None = None
-) -> list[PlannedOccurrence]:
-    """Every dated occurrence the agreement yields over its term, refusing absurd or colliding recurrences.
-
-    `calendar` None: the process's calendar for `settings.calendar_overrides` (`refresh-calendar` reads it afresh)."""
-    planned = expand(
-        loaded,
-        calendar or _calendar(settings.calendar_overrides),
-        settings.max_occurrences_per_clause,
-        _seasons(settings),
-    )
-    check_unique_keys(planned, loaded)
-    return planned
-
-
-def _seasons(settings: Settings) -> RegionalSeasons:
-    """The national season table and the regional ones, as configured (cached per process)."""
-    return regional_seasons(settings.seasons_file, settings.seasons_dir)
-
-
-def calendar_version(loaded: LoadedAgreement, settings: Settings, calendar: WorkdayCalendar | None = None) -> str:
-    """The calendar data an agreement's plan depends on, as stored with the plan (`agreement.calendar_version`)."""
-    workdays = calendar or _calendar(settings.calendar_overrides)
-    return calendar_fingerprint(workdays) + schedule_fingerprint(loaded, _seasons(settings))
-
-
-def prepare(path: str | Path, settings: Settings) -> tuple[LoadedAgreement, list[PlannedOccurrence]]:
-    """Load, validate and expand one file: everything before the database."""
-    loaded = load(path)
-    return loaded, expand_checked(loaded, settings)
 
 
 def write(
@@ -151,7 +108,7 @@ def _timed_prepare(path: str | Path, settings: Settings, calendar: str, stored: 
     costs time: `apply_plan` decides."""
     started = time.perf_counter()
     loaded, planned = prepare(path, settings)
-    version = calendar + schedule_fingerprint(loaded, _seasons(settings))
+    version = schedule_version(loaded, settings, calendar)
     before = stored.get(loaded.agreement.id)
     digests = None if before == plan_fingerprint(loaded, version) else prepare_plan(planned)
     return loaded, planned, version, digests, time.perf_counter() - started
@@ -204,10 +161,15 @@ def _plan_files(
     group_rows: int,
 ) -> Iterator[FileOutcome]:
     pending: deque[tuple[str, Future[Prepared]]] = deque()
-    todo = (p for p in paths if Path(p).name != REGISTRY_FILE)  # `coop plan agreements/*.yaml` names the registry too
-    fingerprint = calendar_fingerprint(_calendar(settings.calendar_overrides))
+    # `coop plan agreements/*.yaml` names the registry too
+    files = [str(p) for p in paths if Path(p).name != REGISTRY_FILE]
     with session_scope(database_url) as session:
         stored = stored_fingerprints(session)
+    if settings.plan_process_min_files and len(files) >= settings.plan_process_min_files:
+        yield from plan_staged(database_url, files, today, actor, settings, group_rows, stored)
+        return
+    todo = iter(files)
+    fingerprint = batch_calendar(settings)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="coop-prepare") as pool:
 
         def ahead() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter, itemgetter
@@ -21,6 +21,7 @@ from coop.notify.policy import clause_policies
 from coop.occurrence_status import status_by_date
 from coop.planning import (
     DeferredChanges,
+    PlanChange,
     PlanDiff,
     PlannedOccurrence,
     PlanResult,
@@ -105,37 +106,19 @@ def apply_plan(
     fingerprint = plan_fingerprint(loaded, calendar_fingerprint)
     record = session.get(AgreementRecord, agreement.id, with_for_update=True)
     if record is not None and record.content_hash == fingerprint:
-        if record.calendar_version != calendar_fingerprint:  # planned before versions were stored (migration 0010)
-            record.calendar_version = calendar_fingerprint
-            session.add(record)
-        unchanged = PlanResult(agreement.id, record.version, unchanged=True, kept=len(planned))
-        # nothing to re-plan, but statuses still come up to date as of this plan's today (nothing written if current)
-        swept = sweep(session, today, actor, agreement_id=agreement.id)
-        unchanged.became_due, unchanged.became_overdue = swept.became_due, swept.became_overdue
-        return unchanged
+        return _unchanged(session, record, calendar_fingerprint, len(planned), today, actor)
 
     first = record is None
-    content_changed = record is None or not _version_exists(session, agreement.id, loaded.content_hash)
+    content_changed = first or not _version_exists(session, agreement.id, loaded.content_hash)
     version = 1 if record is None else record.version + (1 if content_changed else 0)
     if first:
         effective: dt.date | None = None
         amendment = None
     else:
         effective, amendment = effective_date(agreement.amended, _applied_amendments(session, agreement.id), today)
-    # calendar_version: what `refresh-calendar` compares with the data now installed
-    record = _upsert_agreement(session, record, loaded, version, fingerprint, calendar_fingerprint)
-    if content_changed:
-        session.add(
-            AgreementVersion(
-                agreement_id=agreement.id,
-                version=version,
-                content_hash=loaded.content_hash,
-                document=agreement.model_dump(mode="json", exclude_unset=True),  # keeps which rules were written
-            )
-        )
-    # A new agreement has no parties' links, programmes or clauses yet either (they reference it): not queried.
-    departments = _upsert_parties(session, loaded, first)
-    clauses = _upsert_clauses(session, loaded, first)
+    departments, clauses = _record_plan(
+        session, record, loaded, version, fingerprint, calendar_fingerprint, content_changed
+    )
     # A new agreement has no rows yet (occurrence.agreement_id references it): no query for them.
     stored = [] if first else _stored_occurrences(session, agreement.id, departments)
     on_demand = {c.id for p in agreement.programmes for c in p.clauses if c.recurrence.on_demand}
@@ -182,30 +165,143 @@ def apply_plan(
         # Nothing stored (a first plan): every row is added, a list of thousands that only some callers read.
         changes=DeferredChanges(partial(plan.changes, ())) if not stored else plan.changes(stored),
     )
-    ledger.append(
-        session,
-        _events(
-            agreement.id,
-            actor,
-            version,
-            loaded,
-            plan,
-            planned,
-            stored,
-            created_untracked,
-            result,
-            prepared or prepare_plan(planned),
-        ),
+    events = _events(
+        agreement.id,
+        actor,
+        version,
+        loaded,
+        plan,
+        len(planned),
+        stored,
+        created_untracked,
+        result,
+        prepared or prepare_plan(planned),
     )
-    # Statuses as of this plan's today, in its transaction: no stale planned/due rows until the next sweep. A first
-    # plan's rows were written so; the ledger names them as the sweep would have moved them.
+    return _close_plan(session, events, result, today, actor, moved if first else None)
+
+
+def keep_if_unchanged(
+    session: Session, loaded: LoadedAgreement, calendar_fingerprint: str, occurrences: int, today: dt.date, actor: str
+) -> PlanResult | None:
+    """`apply_plan` of an unchanged file, which needs only how many rows the text plans (`occurrences`); None when
+    the file changed since its last plan (then nothing is written: plan it with `apply_plan`)."""
+    record = session.get(AgreementRecord, loaded.agreement.id, with_for_update=True)
+    if record is None or record.content_hash != plan_fingerprint(loaded, calendar_fingerprint):
+        return None
+    return _unchanged(session, record, calendar_fingerprint, occurrences, today, actor)
+
+
+def _unchanged(
+    session: Session, record: AgreementRecord, calendar_fingerprint: str, occurrences: int, today: dt.date, actor: str
+) -> PlanResult:
+    if record.calendar_version != calendar_fingerprint:  # planned before versions were stored (migration 0010)
+        record.calendar_version = calendar_fingerprint
+        session.add(record)
+    unchanged = PlanResult(record.id, record.version, unchanged=True, kept=occurrences)
+    # nothing to re-plan, but statuses still come up to date as of this plan's today (nothing written if current)
+    swept = sweep(session, today, actor, agreement_id=record.id)
+    unchanged.became_due, unchanged.became_overdue = swept.became_due, swept.became_overdue
+    return unchanged
+
+
+def _record_plan(
+    session: Session,
+    record: AgreementRecord | None,
+    loaded: LoadedAgreement,
+    version: int,
+    fingerprint: str,
+    calendar_fingerprint: str,
+    content_changed: bool,
+) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """The agreement's row (`record` None: a new agreement) and, when the text is new, its version; then its
+    parties' departments and its clauses: (party, department) → department id, clause code → clause id."""
+    agreement = loaded.agreement
+    first = record is None
+    # calendar_version: what `refresh-calendar` compares with the data now installed
+    _upsert_agreement(session, record, loaded, version, fingerprint, calendar_fingerprint)
+    if content_changed:
+        session.add(
+            AgreementVersion(
+                agreement_id=agreement.id,
+                version=version,
+                content_hash=loaded.content_hash,
+                document=agreement.model_dump(mode="json", exclude_unset=True),  # keeps which rules were written
+            )
+        )
+    # A new agreement has no parties' links, programmes or clauses yet either (they reference it): not queried.
+    return _upsert_parties(session, loaded, first), _upsert_clauses(session, loaded, first)
+
+
+def _close_plan(
+    session: Session,
+    events: list[EventDraft],
+    result: PlanResult,
+    today: dt.date,
+    actor: str,
+    first_moved: list[tuple[int, str]] | None,
+) -> PlanResult:
+    """The plan's ledger events, then its rows' statuses as of this plan's today, in its transaction: no stale
+    planned/due rows until the next sweep. A first plan's rows (`first_moved`: its due and overdue ones, id order)
+    were written so; the ledger names them as the sweep would have moved them."""
+    ledger.append(session, events)
+    agreement_id = result.agreement_id
     swept = (
-        record_first_statuses(session, today, actor, agreement.id, moved or [])
-        if first
-        else sweep(session, today, actor, agreement_id=agreement.id)
+        record_first_statuses(session, today, actor, agreement_id, first_moved)
+        if first_moved is not None
+        else sweep(session, today, actor, agreement_id=agreement_id)
     )
     result.became_due, result.became_overdue = swept.became_due, swept.became_overdue
     return result
+
+
+@dataclass(frozen=True)
+class FirstRows:
+    """What a staged first plan's insert reports: its rows' ids and the per-row facts the plan's events need."""
+
+    created: int
+    untracked: list[tuple[int, str]]  # (id, key) of rows created as untracked history, id order
+    moved: list[tuple[int, str]]  # (id, status) of rows written due or overdue, id order
+    upcoming: list[tuple[int, int, dt.date, str]]  # (id, department id, due, clause code): new-task notices
+
+
+def apply_first_plan(
+    session: Session,
+    loaded: LoadedAgreement,
+    calendar_fingerprint: str,
+    occurrences: int,
+    prepared: PreparedPlan,
+    insert: Callable[[Session, dict[str, int], dict[tuple[str, str], int], int], FirstRows],
+    changes: Callable[[], list[PlanChange]],
+    today: dt.date,
+    actor: str,
+    *,
+    notify_horizon_days: int = DEFAULT_HORIZON_DAYS,
+) -> PlanResult | None:
+    """A new agreement's first plan whose rows were prepared elsewhere (`coop.store.staging`): the same rows,
+    statuses, notices and ledger events as `apply_plan`, but the writer handles no Python object per row.
+
+    `insert(session, clause ids, department ids, newest id)` writes the `occurrences` rows. `changes` builds the
+    change list when someone reads it. None: the agreement has a plan already (planned since the caller looked),
+    nothing written: plan it with `apply_plan`."""
+    agreement = loaded.agreement
+    if session.get(AgreementRecord, agreement.id, with_for_update=True) is not None:
+        return None
+    fingerprint = plan_fingerprint(loaded, calendar_fingerprint)
+    departments, clauses = _record_plan(session, None, loaded, 1, fingerprint, calendar_fingerprint, True)
+    newest = 0 if _copies(session.connection().dialect) else _newest_occurrence_id(session)
+    rows = insert(session, clauses, departments, newest)
+    plan = PlanDiff(tracking_from=agreement.tracking_from)  # the rows are created, not listed: `rows.created`
+    _decide_notices(session, loaded, 1, plan, [], departments, today, notify_horizon_days, rows.upcoming)
+    result = PlanResult(
+        agreement.id,
+        1,
+        unchanged=False,
+        created=rows.created,
+        untracked=len(rows.untracked),
+        changes=DeferredChanges(changes),
+    )
+    events = _events(agreement.id, actor, 1, loaded, plan, occurrences, [], rows.untracked, result, prepared)
+    return _close_plan(session, events, result, today, actor, rows.moved)
 
 
 def _applied_amendments(session: Session, agreement_id: str) -> set[tuple[dt.date, str]]:
@@ -716,7 +812,7 @@ def _follow_text_params(
     }
 
 
-_CREATE_COLUMNS = (
+CREATE_COLUMNS = (
     "agreement_id",
     "clause_id",
     "key",
@@ -752,34 +848,24 @@ _DAYS: dict[tuple[str, str], _Converted] = {}
 _DAYS_MAX = 100_000  # distinct days kept (about 270 years): bounds the cache in a long-lived process
 
 
-def _insert_created(
-    session: Session,
+def created_rows(
+    dialect: Any,
     agreement_id: str,
     created: list[PlannedOccurrence],
-    clauses: dict[str, int],
-    departments: dict[tuple[str, str], int],
+    clauses: Mapping[str, int],
+    departments: Mapping[tuple[str, str], int],
     version: int,
     now: dt.datetime,
-    plan: PlanDiff,
-    today: dt.date | None = None,
-    newest: int | None = None,
+    tracking_from: dt.date | None,
+    today: dt.date | None,
     statuses: list[str] | None = None,
-) -> Sequence[int] | None:
-    """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
+    *,
+    as_text: bool = False,
+) -> list[tuple[Any, ...]]:
+    """A first plan's rows in `CREATE_COLUMNS` order, each value in the form `dialect`'s driver stores.
 
-    Per-row ORM/Core parameter processing cost more than the database itself (profiled in bench/);
-    values are converted with SQLAlchemy's own bind processors, once per distinct value, so the
-    stored form is exactly what `insert(Occurrence)` would have written.
-
-    Returns the new rows' ids in `created` order when known without reading them back (reading them back cost
-    10–20 % of the writer, profiled in bench/), else None. PostgreSQL: ids are taken from the table's sequence
-    first and copied with the rows. SQLite, given `newest` (the highest id before, this transaction holding the
-    write lock): each new rowid is above every id before it, so n rows ending at `newest` + n are exactly
-    `newest` + 1 … `newest` + n in insert order; any other last rowid (AUTOINCREMENT after deletes) reads back.
-    Either way the ids ascend in `created` order. `statuses`: filled with each row's status as written.
-    """
-    conn = session.connection()
-    dialect = conn.dialect
+    `clauses` and `departments` give the ids to write (a staged plan gives its own indexes: `coop.store.staging`).
+    `as_text`: the JSON column as text, as COPY takes it. `statuses`: filled with each row's status as written."""
     table = Occurrence.__table__  # type: ignore[attr-defined]
 
     def processor(name: str) -> Callable[[Any], Any]:
@@ -790,9 +876,8 @@ def _insert_created(
     if day is None or len(day) > _DAYS_MAX:
         day = _DAYS[(dialect.name, dialect.driver)] = _Converted(processor("due_date"))
 
-    copy = _copies(dialect)
     # COPY takes text for the JSON column; psycopg's Json would serialise with json.dumps too.
-    targets_proc = (lambda v: json.dumps(v)) if copy else processor("targets")
+    targets_proc = (lambda v: json.dumps(v)) if as_text else processor("targets")
     targets_of: dict[str, Any] = {}
     status_proc = processor("status")
 
@@ -802,7 +887,6 @@ def _insert_created(
     planned_status, untracked_status = status(OccurrenceStatus.planned), status(OccurrenceStatus.untracked)
     # Status as of `today` per (window, due) pair, converted once; a few thousand pairs for a million rows.
     dated: dict[tuple[dt.date, dt.date], tuple[str, Any]] = {}
-    tracking_from = plan.tracking_from
     updated_at, provisional = processor("updated_at")(now), processor("provisional")
     flags = {True: provisional(True), False: provisional(False)}
     rows: list[tuple[Any, ...]] = []
@@ -839,20 +923,66 @@ def _insert_created(
                 updated_at,
             )
         )
+    return rows
+
+
+def _insert_created(
+    session: Session,
+    agreement_id: str,
+    created: list[PlannedOccurrence],
+    clauses: dict[str, int],
+    departments: dict[tuple[str, str], int],
+    version: int,
+    now: dt.datetime,
+    plan: PlanDiff,
+    today: dt.date | None = None,
+    newest: int | None = None,
+    statuses: list[str] | None = None,
+) -> Sequence[int] | None:
+    """The bulk path of a first plan: rows go to the driver as plain tuples (COPY on PostgreSQL).
+
+    Per-row ORM/Core parameter processing cost more than the database itself (profiled in bench/);
+    values are converted with SQLAlchemy's own bind processors, once per distinct value, so the
+    stored form is exactly what `insert(Occurrence)` would have written.
+
+    Returns the new rows' ids in `created` order when known without reading them back (reading them back cost
+    10–20 % of the writer, profiled in bench/), else None. PostgreSQL: ids are taken from the table's sequence
+    first and copied with the rows. SQLite, given `newest` (the highest id before, this transaction holding the
+    write lock): each new rowid is above every id before it, so n rows ending at `newest` + n are exactly
+    `newest` + 1 … `newest` + n in insert order; any other last rowid (AUTOINCREMENT after deletes) reads back.
+    Either way the ids ascend in `created` order. `statuses`: filled with each row's status as written.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    table = Occurrence.__table__  # type: ignore[attr-defined]
+    copy = _copies(dialect)
+    rows = created_rows(
+        dialect,
+        agreement_id,
+        created,
+        clauses,
+        departments,
+        version,
+        now,
+        plan.tracking_from,
+        today,
+        statuses,
+        as_text=copy,
+    )
     if copy:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('occurrence', 'id')) FROM generate_series(1, %s)", (len(rows),)
         )
         ids = sorted(oid for (oid,) in cursor.fetchall())
-        with cursor.copy(f"COPY occurrence (id, {', '.join(_CREATE_COLUMNS)}) FROM STDIN") as sink:
+        with cursor.copy(f"COPY occurrence (id, {', '.join(CREATE_COLUMNS)}) FROM STDIN") as sink:
             for oid, row in zip(ids, rows, strict=True):
                 sink.write_row((oid, *row))
         return ids
-    compiled = insert(table).values({c: bindparam(c) for c in _CREATE_COLUMNS}).compile(dialect=dialect)
+    compiled = insert(table).values({c: bindparam(c) for c in CREATE_COLUMNS}).compile(dialect=dialect)
     params: list[Any] = rows
-    if not (dialect.positional and tuple(compiled.positiontup or ()) == _CREATE_COLUMNS):
-        params = [dict(zip(_CREATE_COLUMNS, row, strict=True)) for row in rows]
+    if not (dialect.positional and tuple(compiled.positiontup or ()) == CREATE_COLUMNS):
+        params = [dict(zip(CREATE_COLUMNS, row, strict=True)) for row in rows]
     conn.exec_driver_sql(compiled.string, params)
     if newest is not None and dialect.name == "sqlite":
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
@@ -930,6 +1060,17 @@ def _first_rows(
     )
     if created_ids is None:
         rows = sorted(rows, key=itemgetter(0))
+    return first_rows_of(rows, departments, today, horizon_days)
+
+
+def first_rows_of(
+    rows: Iterable[tuple[int, PlannedOccurrence, str]],
+    departments: Mapping[tuple[str, str], int],
+    today: dt.date,
+    horizon_days: int,
+) -> tuple[list[tuple[int, str]], list[tuple[int, int, dt.date, str]]]:
+    """`_first_rows` of (id, occurrence, status) rows in id order; a staged plan passes row indexes for ids and
+    department indexes for departments (`coop.store.staging`)."""
     horizon = today + dt.timedelta(days=horizon_days)
     due, overdue = str(OccurrenceStatus.due), str(OccurrenceStatus.overdue)
     opened = {str(s) for s in OPEN_STATUSES}
@@ -965,18 +1106,20 @@ def _events(
     version: int,
     loaded: LoadedAgreement,
     plan: PlanDiff,
-    planned: list[PlannedOccurrence],
+    occurrences: int,
     stored: list[StoredOccurrence],
     created_untracked: list[tuple[int, str]],
     result: PlanResult,
     prepared: PreparedPlan,
 ) -> list[EventDraft]:
     """One event for the plan (with a digest of every planned row), one per occurrence it moved, cancelled,
-    restored, untracked or tracked again — each with the effective date and the amendment behind it."""
-    # A first plan creates every planned row: the digest of all keys is its created keys' digest.
+    restored, untracked or tracked again — each with the effective date and the amendment behind it.
+
+    `occurrences`: how many rows the text plans; `result.created` of them are new (all of them in a first plan,
+    whose created keys' digest is then the digest of all keys)."""
     created_keys_digest = (
         prepared.all_keys_digest
-        if len(plan.create) == len(planned)
+        if result.created == occurrences
         else hashlib.sha256("\n".join(sorted(p.key for p in plan.create)).encode()).hexdigest()
     )
     effective = str(plan.effective_from) if plan.effective_from else None
@@ -989,7 +1132,7 @@ def _events(
             payload={
                 "version": version,
                 "content_hash": loaded.content_hash,
-                "created": len(plan.create),
+                "created": result.created,
                 "updated": len(plan.update),
                 "cancelled": len(plan.cancel),
                 "restored": len(plan.restore),
@@ -999,7 +1142,7 @@ def _events(
                 "effective_from": effective,
                 "amendment": result.amendment,
                 "tracking_from": tracking_from,
-                "occurrences": len(planned),
+                "occurrences": occurrences,
                 "occurrences_digest": prepared.occurrences_digest,
                 "created_keys_digest": created_keys_digest,
             },

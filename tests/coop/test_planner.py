@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,24 @@ from typer.testing import CliRunner
 from coop.cli import app
 from coop.errors import AgreementError
 from coop.planning import PlanDiff
-from coop.services.planning import agreement_files, plan_files, prepare
+from coop.services import staging
+from coop.services.planning import GROUP_ROWS, agreement_files, plan_files, prepare
 from coop.services.schema import upgrade
+from coop.services.staging import plan_staged
 from coop.settings import Settings
 from coop.store.ledger import verify
+from coop.store.plans import stored_fingerprints
 from models.db import get_engine, session_scope
 
 TODAY = dt.date(2026, 3, 1)
-SETTINGS = Settings()
+SETTINGS = Settings(plan_process_min_files=0)  # every file read and expanded in this process's helper thread
+STAGED = Settings(plan_process_min_files=1)  # every batch read, expanded and staged by a helper process
+
+
+@pytest.fixture(params=["thread", "process"])
+def batch_settings(request: pytest.FixtureRequest) -> Settings:
+    """A batch planned with its files prepared in a thread, or in a helper process (`coop.services.staging`)."""
+    return STAGED if request.param == "process" else SETTINGS
 
 
 def _folder(tmp_path: Path, bad: bool) -> Path:
@@ -45,24 +56,51 @@ def _folder(tmp_path: Path, bad: bool) -> Path:
 def _stored(url: str) -> dict[str, list[tuple[object, ...]]]:
     """What was planned, without ids and timestamps (which differ between two databases)."""
     queries = {
-        "occurrences": "SELECT o.agreement_id, o.key, o.due_date, o.host, o.status FROM occurrence o",
-        "agreements": "SELECT id, version, content_hash FROM agreement",
+        "occurrences": "SELECT o.agreement_id, o.key, o.due_date, o.host, o.status, c.code, a.key, d.key,"
+        " o.nominal_date, o.window_start, o.location, o.provisional, o.targets, o.version, o.closed_at,"
+        " o.planned_due_date, o.planned_department_id FROM occurrence o JOIN clause c ON c.id = o.clause_id"
+        " JOIN department d ON d.id = o.department_id JOIN agency a ON a.id = d.agency_id",
+        "agreements": "SELECT id, version, content_hash, calendar_version FROM agreement",
         "ledger": "SELECT kind, agreement_id, payload FROM ledger_event",
+        "notices": "SELECT o.key, n.kind, n.recipient_role, n.days_overdue, n.workdays_left, n.batched, d.key"
+        " FROM notice n JOIN occurrence o ON o.id = n.occurrence_id JOIN department d ON d.id = n.department_id",
     }
     with get_engine(url).connect() as conn:
-        return {
-            name: sorted((tuple(map(str, r)) for r in conn.execute(text(sql))), key=repr)
+        stored = {
+            name: sorted((tuple(map(_plain, r)) for r in conn.execute(text(sql))), key=repr)
             for name, sql in queries.items()
         }
+        # Events name rows by id, and ids follow the order agreements were written in: named by key instead.
+        key_of = dict(conn.execute(text("SELECT id, key FROM occurrence")).all())
+    stored["ledger"] = sorted(
+        ((kind, agreement, _keyed(payload, key_of)) for kind, agreement, payload in stored["ledger"]), key=repr
+    )
+    return stored
+
+
+def _keyed(payload: str, key_of: dict[int, str]) -> str:
+    data = json.loads(payload)
+    if "occurrence_ids" in data:
+        data["occurrence_ids"] = sorted(key_of[i] for i in data["occurrence_ids"])
+    return json.dumps(data, sort_keys=True, ensure_ascii=False)
+
+
+def _plain(value: object) -> str:
+    """One stored value as text, alike on both databases (SQLite keeps flags as 0/1 and JSON as its text)."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, str) and value.startswith("{"):
+        value = json.loads(value)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if isinstance(value, dict) else str(value)
 
 
 @pytest.mark.parametrize("group_rows", [1, 100_000])
 def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(
-    db_url: str, tmp_path: Path, group_rows: int
+    db_url: str, tmp_path: Path, group_rows: int, batch_settings: Settings
 ) -> None:
     folder = _folder(tmp_path, bad=True)
     paths = agreement_files(folder)  # every agreement, not the organisation registry beside them
-    outcomes = list(plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS, group_rows=group_rows))
+    outcomes = list(plan_files(db_url, paths, TODAY, "tester", settings=batch_settings, group_rows=group_rows))
     assert [o.path for o in outcomes] == paths
     [bad] = [o for o in outcomes if o.result is None]
     assert bad.path.endswith("m-broken.yaml") and isinstance(bad.error, AgreementError)
@@ -80,22 +118,26 @@ def test_a_bad_file_is_reported_and_every_other_agreement_is_planned_whole(
         assert verify(s).ok
 
 
-def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(db_url: str, tmp_path: Path) -> None:
+def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(
+    db_url: str, tmp_path: Path, batch_settings: Settings
+) -> None:
+    """Grouped commits, and a helper process staging the rows, store what one agreement at a time in this process
+    stores: every column of every row, the notices and the ledger."""
     folder = _folder(tmp_path, bad=False)
     one_by_one = f"sqlite:///{tmp_path / 'one-by-one.db'}"
     upgrade(one_by_one)
     paths = agreement_files(folder)
     assert all(o.result for o in plan_files(one_by_one, paths, TODAY, "tester", settings=SETTINGS, group_rows=1))
-    assert all(o.result for o in plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS))
+    assert all(o.result for o in plan_files(db_url, paths, TODAY, "tester", settings=batch_settings))
     assert _stored(db_url) == _stored(one_by_one)
 
     # the same day again: nothing to re-plan, statuses already current, nothing written
-    again = list(plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS))
+    again = list(plan_files(db_url, paths, TODAY, "tester", settings=batch_settings))
     assert all(o.result and o.result.unchanged for o in again)
     assert _stored(db_url) == _stored(one_by_one)
     # a week later: still nothing to re-plan; only statuses move on, as `coop sweep` would move them
     week = TODAY + dt.timedelta(days=7)
-    later = list(plan_files(db_url, paths, week, "tester", settings=SETTINGS))
+    later = list(plan_files(db_url, paths, week, "tester", settings=batch_settings))
     assert all(o.result and o.result.unchanged for o in later)
     after, before = _stored(db_url), _stored(one_by_one)
     assert [r[:4] for r in after["occurrences"]] == [r[:4] for r in before["occurrences"]]
@@ -105,12 +147,12 @@ def test_grouped_commits_store_exactly_what_one_commit_per_agreement_stores(db_u
 
 
 def test_a_batch_lists_each_first_plans_rows_as_added_and_leaves_the_collector_as_it_found_it(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, batch_settings: Settings
 ) -> None:
     paths = agreement_files(_folder(tmp_path, bad=True))
     enabled, frozen = gc.isenabled(), gc.get_freeze_count()
     outcomes = []
-    for outcome in plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS, group_rows=1):
+    for outcome in plan_files(db_url, paths, TODAY, "tester", settings=batch_settings, group_rows=1):
         assert not gc.isenabled()  # collected between groups only
         outcomes.append(outcome)
     assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
@@ -120,7 +162,7 @@ def test_a_batch_lists_each_first_plans_rows_as_added_and_leaves_the_collector_a
         assert outcome.result is not None
         expected = PlanDiff(create=prepare(outcome.path, SETTINGS)[1]).changes([])
         assert outcome.result.changes == expected and len(expected) == outcome.result.created
-    stopped = plan_files(db_url, paths, TODAY + dt.timedelta(days=1), "tester", settings=SETTINGS, group_rows=1)
+    stopped = plan_files(db_url, paths, TODAY + dt.timedelta(days=1), "tester", settings=batch_settings, group_rows=1)
     next(stopped)
     stopped.close()  # a caller that stops early gets the collector back too
     assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
@@ -138,7 +180,9 @@ def test_plan_batch_command_plans_a_folder_and_exits_2_when_a_file_is_bad(db_env
     assert "m-broken.yaml" in bad.output and "1 份失败" in bad.output
 
 
-def test_ids_named_by_the_sweep_events_and_notices_are_the_rows_the_plan_wrote(db_url: str, tmp_path: Path) -> None:
+def test_ids_named_by_the_sweep_events_and_notices_are_the_rows_the_plan_wrote(
+    db_url: str, tmp_path: Path, batch_settings: Settings
+) -> None:
     """A first plan takes its new rows' ids from the insert (not read back): the events and notices must name
     exactly those rows, also after the newest row was deleted (SQLite gives its id again, PostgreSQL does not)."""
     folder = _folder(tmp_path, bad=False)
@@ -150,7 +194,7 @@ def test_ids_named_by_the_sweep_events_and_notices_are_the_rows_the_plan_wrote(d
         newest = conn.execute(text("SELECT max(id) FROM occurrence")).scalar_one()
         conn.execute(text("DELETE FROM notice WHERE occurrence_id = :id"), {"id": newest})
         conn.execute(text("DELETE FROM occurrence WHERE id = :id"), {"id": newest})
-    outcomes = list(plan_files(db_url, paths[1:], TODAY, "tester", settings=SETTINGS))
+    outcomes = list(plan_files(db_url, paths[1:], TODAY, "tester", settings=batch_settings))
     assert all(o.result for o in outcomes) and sum(o.result.created for o in outcomes if o.result) > 0
     with get_engine(db_url).connect() as conn:
         later = {"first": first}  # the rows and events of the agreements planned after the gap
@@ -177,3 +221,59 @@ def test_ids_named_by_the_sweep_events_and_notices_are_the_rows_the_plan_wrote(d
             {"today": TODAY},
         ).scalar_one()
         assert wrong == 0 and conn.execute(text("SELECT count(*) FROM notice")).scalar_one() > 0
+
+
+def test_files_planned_since_the_batch_began_are_planned_the_usual_way(db_url: str, tmp_path: Path) -> None:
+    """The helper process guesses from the fingerprints stored when the batch began; a guess that no longer holds
+    when the writer gets there writes nothing staged, and the file is planned as `apply_plan` plans it."""
+    folder = _folder(tmp_path, bad=False)
+    paths = agreement_files(folder)
+    assert all(o.result for o in plan_files(db_url, paths, TODAY, "tester", settings=SETTINGS))
+    planned = _stored(db_url)
+    # "new" as far as the helper knows: each first plan it staged finds the agreement planned already
+    again = list(plan_staged(db_url, paths, TODAY, "tester", STAGED, GROUP_ROWS, stored={}))
+    assert [o.path for o in again] == paths and all(o.result and o.result.unchanged for o in again)
+    assert _stored(db_url) == planned
+
+    # "unchanged" as far as the helper knows, but re-planned from another text meanwhile
+    with session_scope(db_url) as session:
+        before = stored_fingerprints(session)
+    small = folder / "small.yaml"
+    original = small.read_text(encoding="utf-8")
+    small.write_text(original.replace("title:", "title: 修订稿", 1), encoding="utf-8")
+    assert all(o.result for o in plan_files(db_url, [str(small)], TODAY, "tester", settings=SETTINGS))
+    small.write_text(original, encoding="utf-8")
+    back = list(plan_staged(db_url, paths, TODAY, "tester", STAGED, GROUP_ROWS, stored=before))
+    assert all(o.result for o in back)
+    assert [o.path for o in back if o.result and not o.result.unchanged] == [str(small)]
+    with session_scope(db_url) as session:
+        assert stored_fingerprints(session) == before and verify(session).ok
+
+
+@pytest.mark.parametrize(
+    "helper",
+    [
+        "import sys; sys.exit(3)",  # dies before answering
+        # a bug in the helper: it answers with its traceback
+        "import sys; from coop.services import staging as s; s.stage_group = lambda *a: 1 / 0; "
+        "s.serve(sys.stdin.buffer.raw, sys.stdout.buffer)",
+    ],
+    ids=["dies", "fails"],
+)
+def test_the_batch_goes_on_in_this_process_when_the_helper_fails(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, helper: str
+) -> None:
+    folder = _folder(tmp_path, bad=True)
+    paths = agreement_files(folder)
+    one_by_one = f"sqlite:///{tmp_path / 'one-by-one.db'}"
+    upgrade(one_by_one)
+    expected = list(plan_files(one_by_one, paths, TODAY, "tester", settings=SETTINGS, group_rows=1))
+    monkeypatch.setattr(staging, "HELPER", helper)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    outcomes = list(plan_files(db_url, paths, TODAY, "tester", settings=STAGED))
+    assert [(o.path, o.result is None) for o in outcomes] == [(o.path, o.result is None) for o in expected]
+    assert _stored(db_url) == _stored(one_by_one)
+    assert "计划的辅助进程出错" in caplog.text
+    assert ("ZeroDivisionError" in caplog.text) == ("1 / 0" in helper)
+    assert not list((tmp_path / "tmp").iterdir())  # its staging folder removed
