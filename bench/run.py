@@ -306,11 +306,13 @@ def goal_rows(r: dict[str, Any]) -> list[list[str]]:
             [
                 f"due scan over {_fmt(_get(s, backend, 'plan', 'rows'))} rows ({label}; {_fmt(_get(d, 'rows'))} due/overdue)"
                 + (loaded if backend == "postgresql" else ""),
-                "index, ≤ 0.01× full scan",
+                # Issue 16 retired the ≤ 0.01× goal: the answer is ~1.6 % of the table, so no index can be 100×
+                # cheaper than reading it all. What stays is that the scan uses the index.
+                "uses the index (the ≤ 0.01× goal is retired: the answer is ~1.6 % of the table)",
                 f"{_fmt(_get(d, 'indexed_ms'), ' ms')} — `{_get(d, 'explain')}`",
                 f"{_fmt(_get(d, 'full_ms'), ' ms')} full scan — `{_get(d, 'explain_full')}`",
                 _fmt(x, "×"),
-                _verdict(x <= 0.01 and "INDEX" in str(_get(d, "explain")).upper() if x is not None else None),
+                _verdict("INDEX" in str(_get(d, "explain")).upper() if _get(d, "explain") is not None else None),
             ]
         )
     dsp = r.get("dispatch") or {}
