@@ -53,12 +53,13 @@ def plan(url: str, directory: str, today: str) -> dict[str, Any]:
         rows += outcome.occurrences
         created += outcome.result.created
     total = time.perf_counter() - started
-    helper = bool(settings.plan_process_min_files) and len(files) >= settings.plan_process_min_files
+    helper_cpu = _children_cpu() - children_cpu  # the helper process's, once waited for; none: no helper ran
+    helper = helper_cpu > 0
     return {
         "seconds": total,
         "cpu_s": time.process_time() - cpu,  # this process's threads, and SQLite's work; not PostgreSQL's
         "helper": "process" if helper else "thread",
-        "helper_cpu_s": _children_cpu() - children_cpu if helper else None,  # the helper process, waited for
+        "helper_cpu_s": helper_cpu if helper else None,
         # The helper process's peak RSS (the only child this measurement's process had)
         "helper_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if helper else None,
         "prepare_s": prepare_s,

@@ -37,7 +37,14 @@ from coop.services.preparing import (
 )
 from coop.services.staging import plan_staged
 from coop.settings import Settings
-from coop.store.plans import PreparedPlan, apply_plan, plan_fingerprint, prepare_plan, stored_fingerprints
+from coop.store.plans import (
+    PreparedPlan,
+    apply_plan,
+    plan_fingerprint,
+    prepare_plan,
+    stored_fingerprints,
+    stored_paths,
+)
 from models.db import session_scope
 
 __all__ = [  # the use cases, and what their callers import from here
@@ -152,6 +159,13 @@ def _collect_between_groups() -> Iterator[None]:
             gc.enable()
 
 
+def _new_files(files: list[str], planned_paths: set[str]) -> int:
+    """How many of `files` no agreement was planned from yet: first plans, which the helper process is for (its
+    start-up costs more than it saves on a re-plan, whose rows are not written again)."""
+    planned = {str(Path(p).resolve()) for p in planned_paths}
+    return sum(1 for f in files if str(Path(f).resolve()) not in planned)
+
+
 def _plan_files(
     database_url: str,
     paths: Iterable[str | Path],
@@ -165,7 +179,8 @@ def _plan_files(
     files = [str(p) for p in paths if Path(p).name != REGISTRY_FILE]
     with session_scope(database_url) as session:
         stored = stored_fingerprints(session)
-    if settings.plan_process_min_files and len(files) >= settings.plan_process_min_files:
+        planned_paths = stored_paths(session)
+    if _new_files(files, planned_paths) >= settings.plan_process_min_files > 0:
         yield from plan_staged(database_url, files, today, actor, settings, group_rows, stored)
         return
     todo = iter(files)

@@ -86,6 +86,11 @@ def stored_fingerprints(session: Session) -> dict[str, str]:
     return dict(session.execute(select(col(AgreementRecord.id), col(AgreementRecord.content_hash))).all())
 
 
+def stored_paths(session: Session) -> set[str]:
+    """The files agreements were last planned from, as they were named then."""
+    return set(session.execute(select(col(AgreementRecord.path))).scalars())
+
+
 def apply_plan(
     session: Session,
     loaded: LoadedAgreement,

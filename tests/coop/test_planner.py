@@ -277,3 +277,18 @@ def test_the_batch_goes_on_in_this_process_when_the_helper_fails(
     assert "计划的辅助进程出错" in caplog.text
     assert ("ZeroDivisionError" in caplog.text) == ("1 / 0" in helper)
     assert not list((tmp_path / "tmp").iterdir())  # its staging folder removed
+
+
+def test_a_re_plan_of_planned_files_needs_no_helper_process(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only first plans pay for the helper's start: a batch whose files were all planned before (named as then, or
+    by another spelling of the same path) is read in this process's thread."""
+    folder = _folder(tmp_path, bad=False)
+    paths = agreement_files(folder)
+    assert all(o.result for o in plan_files(db_url, paths, TODAY, "tester", settings=STAGED))
+    monkeypatch.setattr(staging, "HELPER", "import sys; sys.exit(3)")  # a helper started now would be noticed
+    monkeypatch.chdir(folder)
+    again = list(plan_files(db_url, [Path(p).name for p in paths], TODAY, "tester", settings=STAGED))
+    assert all(o.result and o.result.unchanged for o in again)
+    assert "辅助进程" not in caplog.text
