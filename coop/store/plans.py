@@ -976,10 +976,7 @@ def _insert_created(
     )
     if copy:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('occurrence', 'id')) FROM generate_series(1, %s)", (len(rows),)
-        )
-        ids = sorted(oid for (oid,) in cursor.fetchall())
+        ids = sequence_ids(cursor, len(rows))
         with cursor.copy(f"COPY occurrence (id, {', '.join(CREATE_COLUMNS)}) FROM STDIN") as sink:
             for oid, row in zip(ids, rows, strict=True):
                 sink.write_row((oid, *row))
@@ -994,6 +991,12 @@ def _insert_created(
         if last == newest + len(rows):
             return range(newest + 1, last + 1)
     return None
+
+
+def sequence_ids(cursor: Any, count: int) -> list[int]:
+    """PostgreSQL: `count` new occurrence ids taken from the table's sequence, ascending (the rows' order)."""
+    cursor.execute("SELECT nextval(pg_get_serial_sequence('occurrence', 'id')) FROM generate_series(1, %s)", (count,))
+    return sorted(oid for (oid,) in cursor.fetchall())
 
 
 def _decide_notices(

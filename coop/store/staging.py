@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Session
 
 from coop.planning import PlannedOccurrence
-from coop.store.plans import CREATE_COLUMNS, FirstRows, created_rows, first_rows_of
+from coop.store.plans import CREATE_COLUMNS, FirstRows, created_rows, first_rows_of, sequence_ids
 from models.db import get_engine
 from models.tables import OccurrenceStatus, utcnow
 
@@ -249,10 +249,7 @@ def _copy_lines(session: Session, staged: StagedRows, clause_ids: list[int], dep
     """PostgreSQL: ids taken from the sequence first (ascending in row order, as `apply_plan`'s COPY takes them),
     then one COPY of the staged lines with each row's id, clause id and department id in front."""
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence('occurrence', 'id')) FROM generate_series(1, %s)", (staged.count,)
-    )
-    ids = sorted(oid for (oid,) in cursor.fetchall())
+    ids = sequence_ids(cursor, staged.count)
     index = array("i")
     index.frombytes(staged.index)
     clause_text = [b"%d" % i for i in clause_ids]
