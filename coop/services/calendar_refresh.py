@@ -1,7 +1,7 @@
 """Follow the State Council: re-plan agreements whose calendar data changed since their last plan.
 
 When `chinesecalendar` ships a new year, or the overrides file gets the published notice (`official: [2027]`), the
-calendar data version (`coop.services.planning.calendar_version`) differs from the one stored with an agreement's
+calendar data version (`coop.services.preparing.calendar_version`) differs from the one stored with an agreement's
 plan (`agreement.calendar_version`). `refresh_calendar` then re-plans that agreement from its stored text (not the
 file, whose unplanned edits are not the calendar's business) under the amendment rules with today as the effective
 date: only open occurrences due today or later move, provisional flags clear where official data now exists, and
@@ -25,7 +25,7 @@ from coop.notify.policy import clause_policies, plan_notice_rows
 from coop.notify.results import BatchResult
 from coop.planning import PlanChange, PlanResult
 from coop.services.notifications import batch_notices
-from coop.services.planning import calendar_version, expand_checked
+from coop.services.preparing import calendar_version, expand_checked
 from coop.settings import Settings
 from coop.store.plans import apply_plan
 from coop.store.rows import insert_new
