@@ -145,14 +145,17 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def copy_text(rows: list[tuple[Any, ...]]) -> bytes:
     """PostgreSQL COPY text (tab-separated, `\\N` for NULL, backslash escapes) of `rows` without their clause and
     department columns, one line per row; the writer puts each row's three ids in front (`COPY_SQL`)."""
-    formatted: dict[Any, str] = {}  # dates, flags and numbers repeat: each formatted once
+    # Dates, flags and numbers repeat: each formatted once. Keyed with the type too: True == 1 (and hashes alike),
+    # but a flag is `t` and a version 1.
+    formatted: dict[tuple[type, Any], str] = {}
 
     def text(value: Any) -> str:
         if isinstance(value, str):
             return value.translate(_ESCAPES)
-        done = formatted.get(value)
+        key = (type(value), value)
+        done = formatted.get(key)
         if done is None:
-            done = formatted[value] = _text(value)
+            done = formatted[key] = _text(value)
         return done
 
     keep = [i for i in range(len(CREATE_COLUMNS)) if i not in (CLAUSE, DEPARTMENT)]
