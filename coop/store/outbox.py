@@ -6,7 +6,20 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlmodel import Session, col
 
 from coop.ledger import EventDraft
@@ -39,6 +52,37 @@ class Claimed:
     """Parts of a long robot message already accepted by earlier attempts: this try starts after them."""
 
 
+CHANNEL_CHUNK = 1000
+"""Channel names per IN list of a `ChannelFilter` (several lists joined by OR / AND): a plan of thousands of
+channels stays readable in a query log, and each list is hashed or searched as one set by either engine."""
+MAX_BOUND_CHANNELS = 30_000
+"""Past this many names a filter's values are written into the SQL (escaped by SQLAlchemy) instead of bound:
+SQLite takes at most 32,766 parameters in one statement."""
+
+
+@dataclass(frozen=True)
+class ChannelFilter:
+    """Which channels one dispatcher of a sharded run claims: only `channels` (`include`), or every channel but
+    them (the parent process, which also takes channels nobody was assigned). Plain data: it pickles to a child."""
+
+    channels: frozenset[str]
+    include: bool = True
+
+    def condition(self) -> ColumnElement[bool]:
+        names = sorted(self.channels)
+        literal = len(names) > MAX_BOUND_CHANNELS
+        column = col(OutboxMessage.channel)
+        lists: list[BindParameter[str]] = [
+            bindparam(f"channels_{i}", names[i : i + CHANNEL_CHUNK], expanding=True, literal_execute=literal)
+            for i in range(0, len(names), CHANNEL_CHUNK)
+        ]
+        if not lists:  # nothing named: an include filter takes nothing, an exclude filter everything
+            return false() if self.include else true()
+        if self.include:
+            return or_(*(column.in_(values) for values in lists))
+        return and_(*(column.not_in(values) for values in lists))
+
+
 @dataclass(frozen=True)
 class Settled:
     message: Claimed
@@ -48,18 +92,23 @@ class Settled:
     outcome: str  # sent / retry / dead
 
 
-def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_seconds: float) -> list[Claimed]:
-    """Due pending rows, and rows whose lease ran out (their dispatcher died), become ours until the lease ends."""
+def claim(
+    session: Session,
+    worker: str,
+    limit: int,
+    now: dt.datetime,
+    lease_seconds: float,
+    channels: ChannelFilter | None = None,
+) -> list[Claimed]:
+    """Due pending rows, and rows whose lease ran out (their dispatcher died), become ours until the lease ends.
+
+    `channels`: only rows of these channels (or of all others), for a run sharded by destination."""
+    query = select(col(OutboxMessage.id)).where(_due(now))
+    if channels is not None:
+        query = query.where(channels.condition())
     ids = list(
         session.execute(
-            select(col(OutboxMessage.id))
-            .where(
-                or_(
-                    (col(OutboxMessage.status) == OutboxStatus.pending) & (col(OutboxMessage.next_attempt_at) <= now),
-                    (col(OutboxMessage.status) == OutboxStatus.sending) & (col(OutboxMessage.lease_until) < now),
-                )
-            )
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            query.order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).scalars()
@@ -85,6 +134,28 @@ def claim(session: Session, worker: str, limit: int, now: dt.datetime, lease_sec
         )
         for r in rows
     ]
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        (col(OutboxMessage.status) == OutboxStatus.pending) & (col(OutboxMessage.next_attempt_at) <= now),
+        (col(OutboxMessage.status) == OutboxStatus.sending) & (col(OutboxMessage.lease_until) < now),
+    )
+
+
+def backlog_by_channel(session: Session, now: dt.datetime) -> dict[str, int]:
+    """Every channel with a message still to deliver (pending, or being sent), and how many of them a claim could
+    take now (0 for a channel whose messages wait for a retry or are leased). One GROUP BY, no bodies read.
+
+    A sharded run assigns every such channel, due or not: a retry coming due later must go out from the process
+    that holds its destination's pacing window."""
+    due = func.sum(case((_due(now), 1), else_=0))
+    rows = session.execute(
+        select(col(OutboxMessage.channel), due)
+        .where(col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.sending]))
+        .group_by(col(OutboxMessage.channel))
+    )
+    return {channel: int(count or 0) for channel, count in rows}
 
 
 def backoff(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
@@ -255,13 +326,16 @@ def release(session: Session, worker: str, messages: Sequence[Claimed]) -> None:
     )
 
 
-def next_retry_at(session: Session) -> dt.datetime | None:
-    """When the earliest waiting message becomes due (or a lease runs out); None when nothing waits."""
+def next_retry_at(session: Session, channels: ChannelFilter | None = None) -> dt.datetime | None:
+    """When the earliest waiting message becomes due (or a lease runs out); None when nothing waits.
+
+    `channels`: only messages of these channels (or of all others), as `claim`."""
+    only = [] if channels is None else [channels.condition()]
     pending = session.execute(
-        select(func.min(OutboxMessage.next_attempt_at)).where(col(OutboxMessage.status) == OutboxStatus.pending)
+        select(func.min(OutboxMessage.next_attempt_at)).where(col(OutboxMessage.status) == OutboxStatus.pending, *only)
     ).scalar_one()
     leased = session.execute(
-        select(func.min(OutboxMessage.lease_until)).where(col(OutboxMessage.status) == OutboxStatus.sending)
+        select(func.min(OutboxMessage.lease_until)).where(col(OutboxMessage.status) == OutboxStatus.sending, *only)
     ).scalar_one()
     times = [t for t in (pending, leased) if t is not None]
     return min(times) if times else None
