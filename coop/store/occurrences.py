@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
@@ -265,19 +265,18 @@ def _close(
 
 
 def record_first_statuses(
-    session: Session, today: dt.date, actor: str, agreement_id: str, rows: Iterable[tuple[int, str]]
+    session: Session, today: dt.date, actor: str, agreement_id: str, moved: Mapping[str, list[int]]
 ) -> SweepResult:
     """The sweep's ledger events for an agreement's first plan, whose rows were written with their status as of
-    `today` (`status_by_date`): every due or overdue one of `rows` (id, status; in id order) is one the sweep
-    would have moved from planned."""
-    moved: dict[OccurrenceStatus, list[int]] = {OccurrenceStatus.overdue: [], OccurrenceStatus.due: []}
-    for occurrence_id, status in rows:
-        # A str status finds its StrEnum key as it is: no enum built per row (a first plan of a five-year term
-        # written years in has thousands of overdue rows; building each one's enum was ~5 % of the writer, bench/).
-        ids = moved.get(status)  # type: ignore[call-overload]
-        if ids is not None:
-            ids.append(occurrence_id)
-    return _sweep_events(session, today, actor, agreement_id, moved)
+    `today` (`status_by_date`): `moved` names its due and overdue rows (status → ids, in id order), the ones the
+    sweep would have moved from planned."""
+    return _sweep_events(
+        session,
+        today,
+        actor,
+        agreement_id,
+        {status: moved.get(status, []) for status in (OccurrenceStatus.overdue, OccurrenceStatus.due)},
+    )
 
 
 def sweep(session: Session, today: dt.date, actor: str, agreement_id: str | None = None) -> SweepResult:

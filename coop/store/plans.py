@@ -243,7 +243,7 @@ def _close_plan(
     result: PlanResult,
     today: dt.date,
     actor: str,
-    first_moved: list[tuple[int, str]] | None,
+    first_moved: Mapping[str, list[int]] | None,
 ) -> PlanResult:
     """The plan's ledger events, then its rows' statuses as of this plan's today, in its transaction: no stale
     planned/due rows until the next sweep. A first plan's rows (`first_moved`: its due and overdue ones, id order)
@@ -265,7 +265,7 @@ class FirstRows:
 
     created: int
     untracked: list[tuple[int, str]]  # (id, key) of rows created as untracked history, id order
-    moved: list[tuple[int, str]]  # (id, status) of rows written due or overdue, id order
+    moved: dict[str, list[int]]  # status → ids (id order) of the rows written due or overdue
     upcoming: list[tuple[int, int, dt.date, str]]  # (id, department id, due, clause code): new-task notices
 
 
@@ -1053,8 +1053,8 @@ def _first_rows(
     horizon_days: int,
     created_ids: Sequence[int] | None,
     statuses: list[str],
-) -> tuple[list[tuple[int, str]], list[tuple[int, int, dt.date, str]]]:
-    """A first plan's rows, in id order, in one pass: (id, status) of the due and overdue ones (the sweep's
+) -> tuple[dict[str, list[int]], list[tuple[int, int, dt.date, str]]]:
+    """A first plan's rows, in id order, in one pass: the due and overdue ones' ids by status (the sweep's
     events), and (id, department, due, clause code) of the open ones due from `today` to the horizon (the
     new-task notices).
 
@@ -1076,17 +1076,17 @@ def first_rows_of(
     departments: Mapping[tuple[str, str], int],
     today: dt.date,
     horizon_days: int,
-) -> tuple[list[tuple[int, str]], list[tuple[int, int, dt.date, str]]]:
+) -> tuple[dict[str, list[int]], list[tuple[int, int, dt.date, str]]]:
     """`_first_rows` of (id, occurrence, status) rows in id order; a staged plan passes row indexes for ids and
     department indexes for departments (`coop.store.staging`)."""
     horizon = today + dt.timedelta(days=horizon_days)
-    due, overdue = str(OccurrenceStatus.due), str(OccurrenceStatus.overdue)
     opened = {str(s) for s in OPEN_STATUSES}
-    moved: list[tuple[int, str]] = []
+    moved: dict[str, list[int]] = {str(OccurrenceStatus.due): [], str(OccurrenceStatus.overdue): []}
     upcoming: list[tuple[int, int, dt.date, str]] = []
     for oid, p, status in rows:
-        if status in (due, overdue):
-            moved.append((oid, status))
+        ids = moved.get(status)
+        if ids is not None:
+            ids.append(oid)
         if today <= p.due_date <= horizon and status in opened:
             upcoming.append((oid, departments[(p.party, p.department)], p.due_date, p.clause))
     return moved, upcoming

@@ -46,7 +46,7 @@ class StagedRows:
     clauses: tuple[str, ...]  # clause codes; the staged rows name clause i
     departments: tuple[tuple[str, str], ...]  # (party, department); the staged rows name department i
     untracked: list[tuple[int, str]]  # (row, key) of rows created as untracked history
-    moved: list[tuple[int, str]]  # (row, status) of rows written due or overdue
+    moved: dict[str, list[int]]  # status → rows written due or overdue
     upcoming: list[tuple[int, int, dt.date, str]]  # (row, department index, due, clause code)
     table: str | None = None  # SQLite: the rows' table in the group's staging file
     lines: bytes = b""  # PostgreSQL: one COPY text line per row, without the ids (see `COPY_SQL`)
@@ -212,7 +212,7 @@ def staged_insert(
         return FirstRows(
             staged.count,
             [(ids[i], key) for i, key in staged.untracked],
-            [(ids[i], status) for i, status in staged.moved],
+            {status: [ids[i] for i in rows] for status, rows in staged.moved.items()},
             [(ids[i], department_ids[d], due, clause) for i, d, due, clause in staged.upcoming],
         )
 
