@@ -144,7 +144,8 @@ def run(scales: list[int], quick: bool) -> dict[str, Any]:
                     "daily_cycle",
                     url=engine_url,
                     today=TODAY,
-                    deliver=scale <= DELIVERY_MAX_SCALE and (backend == "sqlite" or scale == min(scales)),
+                    # On both databases at every scale: the ≥ 400 msg/s goal is the 1M day's, whichever outbox.
+                    deliver=scale <= DELIVERY_MAX_SCALE,
                 )
                 if scale == min(scales) and backend == "sqlite":
                     # The naive flow at the smallest scale: it is extrapolated from 1,000 rows anyway.
