@@ -1,20 +1,26 @@
 """Plan many files with a helper process: it reads, expands and stages; this process only writes.
 
-`plan_files` hands a large batch here (`Settings.plan_process_min_files`). The helper (`python -m
-coop.services.staging`, its own interpreter: expanding and writing no longer share one interpreter lock) takes the
-files in groups and, per file, does everything that needs no database: load, validate, expand, the plan event's
-digests, and for a new agreement its rows in stored form (`coop.store.staging`: a staging SQLite file, or COPY text
-for PostgreSQL) with their statuses, sweep events and new-task notices by row index. This process writes each group
-in one transaction, each file in its own savepoint, as `plan_files` does in its thread; a re-plan goes through
+`plan_files` hands a batch here when at least `Settings.plan_process_min_files` of its files were never planned (a
+re-plan writes no rows again: the thread is enough). The helper (`HELPER`, run with `python -c`: its own
+interpreter, so expanding and writing no longer share one interpreter lock) takes the files in groups and, per
+file, does everything that needs no database: load, validate, expand, the plan event's digests, and for a new
+agreement its rows in stored form (`coop.store.staging`: a staging SQLite file per group, or COPY text for
+PostgreSQL) with their statuses, sweep events and new-task notices by row index. This process writes each group in
+one transaction, each file in its own savepoint, as `plan_files` does in its thread; a re-plan goes through
 `apply_plan` with the planned rows the helper sent. The helper runs ahead by at most `AHEAD` groups.
 
-Between the processes: pickles over the helper's stdin and stdout. A request is a list of paths; an answer a
-`StagedGroup`. Started with `python -m` (not multiprocessing's spawn, which would import the caller's main module
-again: a Prefect flow run's is Prefect's engine).
+While the helper is behind (starting up, or slower than the writer), this process plans files itself, from the end
+of the batch; their outcomes are told last, so every outcome still comes in the order of the paths. If the helper
+fails or dies, this process plans the rest itself: nothing a user asked for is lost to it.
+
+Between the processes: length-prefixed pickles over the helper's stdin and stdout. A request is a list of paths;
+an answer a `StagedGroup`. Not multiprocessing's spawn, which would import the caller's main module again (a
+Prefect flow run's is Prefect's engine, seconds of imports).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import pickle
@@ -30,7 +36,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+
+from sqlmodel import Session
 
 from coop.agreement.loader import LoadedAgreement
 from coop.errors import CoopError
@@ -63,7 +71,7 @@ class StageJob:
     stored: dict[str, str]  # agreement id → stored plan fingerprint as the batch began: new files are staged
     dialect: str
     directory: str  # where the helper writes each group's staging file (SQLite)
-    today: Any  # dt.date; the day statuses are written as of
+    today: dt.date  # the day statuses are written as of
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ class StagedGroup:
 def plan_staged(
     database_url: str,
     paths: list[str],
-    today: Any,
+    today: dt.date,
     actor: str,
     settings: Settings,
     group_rows: int,
@@ -120,13 +128,24 @@ def plan_staged(
     def here(path: str) -> list[preparing.FileOutcome]:
         return _write_group(database_url, _prepared_here(path, job), today, actor, settings)
 
+    lost = False  # the helper failed or died: what it was asked and did not answer is planned here
+
+    def lose(why: str) -> None:
+        nonlocal lost
+        lost = True
+        log.warning(
+            "计划的辅助进程出错，其余文件改在本进程中计划 (the planner's helper process failed; the rest is planned "
+            "here): %s",
+            why,
+        )
+
     try:
         try:
             _send(requests, job)
             ask()
         except OSError as exc:  # the helper could not start or died at once
-            _helper_lost(str(exc))
-        while asked:
+            lose(str(exc))
+        while asked and not lost:
             if todo and not _ready(answers):
                 # The helper is behind (starting up, or slower than the writer): plan the batch's last file not yet
                 # asked of it here, as `plan_files` would in its thread; its outcome is told after all the others.
@@ -135,10 +154,10 @@ def plan_staged(
             try:
                 group = _receive(answers)
             except RuntimeError as exc:
-                _helper_lost(str(exc))
+                lose(str(exc))
                 break
             if group.failure is not None:
-                _helper_lost(group.failure)
+                lose(group.failure)
                 break
             asked.popleft()
             files_seen += len(group.files)
@@ -148,7 +167,7 @@ def plan_staged(
             try:
                 ask()
             except OSError as exc:  # the answer came, but the helper is gone now: the next ones come from here
-                _helper_lost(str(exc))
+                lose(str(exc))
             outcomes = _write_group(database_url, group, today, actor, settings)
             yield from outcomes
             del group, outcomes
@@ -167,15 +186,6 @@ def plan_staged(
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _helper_lost(why: str) -> None:
-    """The helper failed or died: the batch goes on in this process (a user's files are not lost to it)."""
-    log.warning(
-        "计划的辅助进程出错，其余文件改在本进程中计划 (the planner's helper process failed; the rest is planned "
-        "here): %s",
-        why,
-    )
-
-
 def _prepared_here(path: str, job: StageJob) -> StagedGroup:
     """One file read and expanded in this process (planned the usual way, by `apply_plan`)."""
     started = time.perf_counter()
@@ -189,7 +199,7 @@ def _prepared_here(path: str, job: StageJob) -> StagedGroup:
 
 
 def _write_group(
-    database_url: str, group: StagedGroup, today: Any, actor: str, settings: Settings
+    database_url: str, group: StagedGroup, today: dt.date, actor: str, settings: Settings
 ) -> list[preparing.FileOutcome]:
     outcomes: list[preparing.FileOutcome] = []
     stage_file = Path(group.stage_file) if group.stage_file else None
@@ -214,7 +224,7 @@ def _write_group(
     return outcomes
 
 
-def _write_file(session: Any, f: StagedFile, today: Any, actor: str, settings: Settings) -> PlanResult:
+def _write_file(session: Session, f: StagedFile, today: dt.date, actor: str, settings: Settings) -> PlanResult:
     """One file in its savepoint. A guess the helper made from the batch's start that no longer holds (someone
     planned the agreement meanwhile) writes nothing and the file is planned the usual way, read again here."""
     assert f.loaded is not None
