@@ -12,18 +12,17 @@ import contextlib
 import datetime as dt
 import functools
 import logging
-import multiprocessing
 import os
+import pickle
 import socket
+import subprocess
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -188,11 +187,17 @@ def _shards(url: str, settings: Settings, resolve: Callable[[str], Channel]) -> 
     return plan_shards(backlog, destinations, processes, CHILD_HEAD_START)
 
 
+# A child's program: run with `python -c`, not multiprocessing's spawn, which imports the caller's main module again
+# in every child (a Prefect flow run's is Prefect's engine, ~0.8 s of CPU; a coordinator's own script without a
+# `__main__` guard would start itself over).
+CHILD = "from coop.services.delivery import serve_shard; serve_shard()"
+
+
 @dataclass
 class _Child:
     channels: frozenset[str]
-    process: BaseProcess
-    pipe: Connection
+    process: subprocess.Popen[bytes]
+    name: str
 
 
 def _drain_sharded(
@@ -204,40 +209,25 @@ def _drain_sharded(
     shards: list[set[str]],
     budget: float,
 ) -> DrainReport:
-    """Start one spawned process per shard after the first (never forked: this process may have threads and an
-    event loop), deliver the first shard and every channel no child holds here, then wait for every child.
+    """Start one process per shard after the first (its own interpreter, `CHILD`: never forked, this process may
+    have threads and an event loop), deliver the first shard and every channel no child holds here, then wait for
+    every child.
 
     Each message is claimed by one process only (leases, and disjoint channel filters); a child that fails
     leaves its held rows leased, to be claimed again once their lease runs out, as any crashed dispatcher's, and
     the run raises. Its share is not re-drained here: what it sent to its robots in the last minute is unknown
     here (their windows would break), and a cause that killed it would likely strike again."""
-    context = multiprocessing.get_context("spawn")
     children: list[_Child] = []
     report = DrainReport()
     own: BaseException | None = None
     try:
         for index, shard in enumerate(shards[1:], start=1):
             channels = frozenset(shard)
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_drain_shard,
-                args=(send, url, batch_size, settings, ChannelFilter(channels), budget),
-                name=f"coop-notify-{index}",
-            )
-            try:
-                process.start()
-            except Exception as exc:  # noqa: BLE001 - no process, no harm: its channels stay with this one
-                _LOG.warning(
-                    "投递子进程 %s 未能启动（%s），其 %d 个渠道改由本进程投递 (delivery process did not start)",
-                    process.name,
-                    exc,
-                    len(channels),
-                )
-                receive.close()
+            name = f"coop-notify-{index}"
+            process = _start_child(name, (url, batch_size, settings, ChannelFilter(channels), budget))
+            if process is None:  # no process, no harm: its channels stay with this one
                 continue
-            finally:
-                send.close()
-            children.append(_Child(channels, process, receive))
+            children.append(_Child(channels, process, name))
         taken = frozenset().union(*(child.channels for child in children))
         _LOG.info(
             "投递分 %d 个进程进行：本进程 %d 个渠道，子进程各 %s 个 (delivery split over %d processes by destination)",
@@ -266,24 +256,41 @@ def _drain_sharded(
     return report
 
 
+def _start_child(name: str, job: tuple[object, ...]) -> subprocess.Popen[bytes] | None:
+    """A child running `CHILD` with its job handed over, or None (logged) when it could not be started."""
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        process = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert process.stdin is not None
+        with process.stdin as stdin:
+            pickle.dump(job, stdin)
+        return process
+    except OSError as exc:
+        if process is not None:  # started, but gone before it took its job
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        _LOG.warning("投递子进程 %s 未能启动（%s），其渠道改由本进程投递 (delivery process did not start)", name, exc)
+        return None
+
+
 def _outcome(child: _Child, settings: Settings) -> tuple[DrainReport | None, str | None]:
     """Wait for a child: its report, and what failed (None when it finished)."""
-    try:
-        sent: tuple[DrainReport, str | None] | None = child.pipe.recv()
-    except EOFError:  # died before it could tell (killed, out of memory, interpreter crash)
-        sent = None
-    finally:
-        child.pipe.close()
-    child.process.join()
-    if sent is not None and sent[1] is None:
+    assert child.process.stdout is not None
+    with child.process.stdout as answer:
+        told = answer.read()  # the report comes last; a child that died before telling leaves nothing
+    child.process.wait()
+    sent: tuple[DrainReport, str | None] | None = pickle.loads(told) if told else None
+    if sent is not None and sent[1] is None and child.process.returncode == 0:
         return sent[0], None
     named = "、".join(sorted(child.channels)[:3]) + ("等" if len(child.channels) > 3 else "")
-    why = sent[1] if sent is not None else f"进程意外退出，退出码 {child.process.exitcode} (died)"
+    why = sent[1] if sent is not None and sent[1] else f"进程意外退出，退出码 {child.process.returncode} (died)"
     message = (
-        f"投递子进程 {child.process.name}（pid {child.process.pid}，负责 {len(child.channels)} 个渠道：{named}）"
+        f"投递子进程 {child.name}（pid {child.process.pid}，负责 {len(child.channels)} 个渠道：{named}）"
         f"失败：{why}。其他进程已投递完各自的消息；该进程已领取、尚未记录的消息保留租约，"
         f"租约到期（{settings.notify_lease_seconds:g} 秒）后由下一次投递重新领取，不会因分片重复发送 "
-        f"(delivery process {child.process.name} failed; its leased messages are claimed again once their lease "
+        f"(delivery process {child.name} failed; its leased messages are claimed again once their lease "
         "runs out)"
     )
     return (sent[0] if sent is not None else None), message
@@ -295,23 +302,32 @@ def _merge(into: DrainReport, other: DrainReport) -> None:
     into.rounds += other.rounds
 
 
+def serve_shard() -> None:
+    """A child's whole life (`CHILD`): its job from stdin, its report (and failure, if any) to stdout, last."""
+    # Stray output of anything it runs goes to stderr: stdout carries only the report.
+    answer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    url, batch_size, settings, channels, budget = pickle.load(sys.stdin.buffer)
+    _drain_shard(answer, url, batch_size, settings, channels, budget)
+
+
 def _drain_shard(
-    pipe: Connection, url: str, batch_size: int, settings: Settings, channels: ChannelFilter, budget: float
+    answer: IO[bytes], url: str, batch_size: int, settings: Settings, channels: ChannelFilter, budget: float
 ) -> None:
-    """A spawned child's whole life: its shard delivered, its report (and failure, if any) sent to the parent.
+    """Deliver one shard and tell the parent: (report, None), or (what was recorded, the failure).
 
     Channels are resolved here again (the environment is inherited), the worker named after this process."""
     drain = _Drain(url, worker_name(), batch_size, settings, channel_resolver(settings), channels)
     try:
         asyncio.run(drain.run(budget))
     except BaseException as exc:
-        pipe.send((drain.report, redact(f"{type(exc).__name__}: {exc}")))
-        pipe.close()
+        with answer:
+            pickle.dump((drain.report, redact(f"{type(exc).__name__}: {exc}")), answer)
         raise  # its traceback goes to the child's stderr, the parent's log
-    pipe.send((drain.report, None))
-    pipe.close()
+    with answer:
+        pickle.dump((drain.report, None), answer)
     # Done: leave without the interpreter's teardown of every imported module (~0.2 s the parent would wait for
-    # in `join`), once the database connections are closed properly and the output is flushed.
+    # in `wait`), once the database connections are closed properly and the output is flushed.
     dispose_engines()
     logging.shutdown()
     sys.stdout.flush()

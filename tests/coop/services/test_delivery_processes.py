@@ -9,7 +9,6 @@ claimed by another process meanwhile. Waits are on state, never on time.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
 import signal
 import threading
@@ -319,18 +318,13 @@ def test_a_child_that_raises_reports_what_failed_and_what_it_had_recorded(tmp_pa
     """The other way a child fails: an exception (here its database cannot be opened). It still tells the parent
     what it recorded and why it failed, and the parent's error names it."""
     bad = f"sqlite:///{tmp_path / 'missing' / 'coop.db'}"
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
     channels = frozenset({"a-wecom", "b-wecom", "c-wecom", "d-wecom"})
-    process = context.Process(
-        target=delivery._drain_shard, args=(send, bad, 200, FAST, ChannelFilter(channels), 0.0), name="coop-notify-7"
-    )
-    process.start()
-    send.close()
+    process = delivery._start_child("coop-notify-7", (bad, 200, FAST, ChannelFilter(channels), 0.0))
+    assert process is not None
 
-    report, failure = delivery._outcome(delivery._Child(channels, process, receive), FAST)
+    report, failure = delivery._outcome(delivery._Child(channels, process, "coop-notify-7"), FAST)
 
-    assert process.exitcode == 1 and report is not None and report.total("sent") == 0
+    assert process.returncode == 1 and report is not None and report.total("sent") == 0
     assert (
         failure is not None
         and "投递子进程 coop-notify-7" in failure
