@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import cache
 
 import pytest
+from outbox_samples import delivery_attempts
 from peers.robot_sink import RobotSink
 from sqlalchemy import select, update
 
@@ -26,7 +27,7 @@ from coop.services.outbox import list_outbox
 from coop.settings import Settings
 from coop.store.outbox import claim, record_parts
 from models.db import session_scope
-from models.tables import Agency, DeliveryAttempt, Department, OutboxMessage, OutboxStatus, utcnow
+from models.tables import Agency, Department, OutboxMessage, OutboxStatus, utcnow
 
 LIMIT = 20  # the robot's real rate: 20 messages per window
 WINDOW = 1.0  # the sink's "minute", shortened so the test runs in seconds
@@ -95,13 +96,6 @@ def _row(url: str, outbox_id: int) -> OutboxMessage:
         return row
 
 
-def _attempts(url: str) -> list[DeliveryAttempt]:
-    with session_scope(url) as s:
-        rows = list(s.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).scalars())
-        s.expunge_all()
-        return rows
-
-
 def _part(content: str) -> int:
     match = re.search(r"（(\d+)/(\d+)）", content)
     assert match is not None and int(match.group(2)) == PARTS, content[:80]
@@ -134,7 +128,7 @@ def test_a_second_dispatcher_resumes_at_the_first_unsent_part(db_url: str, robot
     assert _accepted_parts(robot_sink) == list(range(1, LIMIT + 1))
     [refused] = robot_sink.rate_limited("wecom")
     assert _part(refused.body["markdown"]["content"]) == LIMIT + 1
-    [attempt] = _attempts(db_url)
+    [attempt] = delivery_attempts(db_url)
     assert attempt.worker == "first" and not attempt.ok and "45009" in attempt.detail
     assert f"本次送达第 1–{LIMIT} 段" in attempt.detail and f"下次从第 {LIMIT + 1} 段续发" in attempt.detail
     [listed] = [r for r in list_outbox(db_url, "pending").rows if r.id == outbox_id]
@@ -153,7 +147,7 @@ def test_a_second_dispatcher_resumes_at_the_first_unsent_part(db_url: str, robot
     assert _part(refused.body["markdown"]["content"]) == LIMIT + 1
     assert refused.body in [r.body for r in robot_sink.messages("wecom")]  # part 21 on retry: the very same text
     assert robot_sink.duplicates == 0
-    _, resumed = _attempts(db_url)
+    _, resumed = delivery_attempts(db_url)
     assert resumed.worker == "second" and resumed.ok
     assert f"本次送达第 {LIMIT + 1}–{PARTS} 段，共 {PARTS} 段，已全部送达" in resumed.detail
 
@@ -207,7 +201,7 @@ def test_a_dispatcher_whose_message_was_taken_over_stops_and_writes_nothing(
     assert taken.parts_sent <= posted <= taken.parts_sent + 1 < PARTS
     row = _row(db_url, outbox_id)
     assert (row.status, row.claimed_by, row.parts_sent) == (OutboxStatus.sending, "intruder", taken.parts_sent)
-    [attempt] = _attempts(db_url)
+    [attempt] = delivery_attempts(db_url)
     assert attempt.worker == "first" and not attempt.ok and "其他投递进程接手" in attempt.detail
 
 
@@ -273,7 +267,7 @@ def test_a_long_message_waiting_for_its_robots_next_turn_holds_no_slot(
     assert robot_sink.duplicates == 0
     row = _row(db_url, long_id)
     assert (row.status, row.parts_sent, row.attempts) == (OutboxStatus.sent, parts, 1)
-    attempts = {a.outbox_id: a for a in _attempts(db_url)}
+    attempts = {a.outbox_id: a for a in delivery_attempts(db_url)}
     assert set(attempts) == others_ids | {long_id} and all(a.worker == "first" and a.ok for a in attempts.values())
     # Spaced as sent: the long message took at least its two waits for the robot.
     assert attempts[long_id].duration_ms >= (parts - 1) * gap * 1000 * 0.95

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from outbox_samples import delivery_attempts, queue_messages
 from peers.robot_sink import RobotSink
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from coop.notify.channels import channel_env_var
 from coop.notify.results import DrainReport
@@ -33,7 +34,7 @@ from coop.services.delivery import (
 from coop.settings import Settings
 from coop.store.outbox import ChannelFilter, backlog_by_channel
 from models.db import session_scope
-from models.tables import Agency, DeliveryAttempt, Department, OutboxMessage, OutboxStatus, utcnow
+from models.tables import Department, OutboxMessage, OutboxStatus, utcnow
 
 FAST = Settings(notify_backoff_seconds=0.05, notify_backoff_max_seconds=0.2, require_channels=True)
 
@@ -78,42 +79,6 @@ def test_the_automatic_process_count_follows_the_backlog_and_the_cpus() -> None:
 # ---------------------------------------------------------------- real runs
 
 
-def _queue(url: str, channels: dict[str, int]) -> None:
-    """`channels[name]` due messages on each channel, each with its own key."""
-    with session_scope(url) as s:
-        s.execute(insert(Agency), [{"key": "test:渝北区", "name": "渝北区", "full_name": "渝北区"}])
-        agency = s.execute(select(Agency.id)).scalar_one()
-        s.execute(
-            insert(Department),
-            [
-                {
-                    "agency_id": agency,
-                    "key": "商务委",
-                    "name": "商务委",
-                    "channels": list(channels),
-                    "escalation_channels": [],
-                }
-            ],
-        )
-        dept = s.execute(select(Department.id)).scalar_one()
-        s.execute(
-            insert(OutboxMessage),
-            [
-                {
-                    "dedup_key": f"digest:2026-03-20:{channel}:{i}",
-                    "department_id": dept,
-                    "recipient_role": "department",
-                    "channel": channel,
-                    "kind": "digest",
-                    "subject": f"【协作通】{channel} 第{i}条提醒",
-                    "body": f"- 第2.1条 联合招商推介会，任务编号 #{i}，3月14日截止",
-                }
-                for channel, n in channels.items()
-                for i in range(n)
-            ],
-        )
-
-
 def _configure(monkeypatch: pytest.MonkeyPatch, urls: dict[str, str]) -> None:
     """Channel URLs as a deployment sets them: environment variables, which spawned processes inherit."""
     for name in list(os.environ):
@@ -121,13 +86,6 @@ def _configure(monkeypatch: pytest.MonkeyPatch, urls: dict[str, str]) -> None:
             monkeypatch.delenv(name)
     for channel, url in urls.items():
         monkeypatch.setenv(channel_env_var(channel), url)
-
-
-def _attempts(url: str) -> list[DeliveryAttempt]:
-    with session_scope(url) as s:
-        rows = list(s.execute(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).scalars())
-        s.expunge_all()
-        return rows
 
 
 def _rows(url: str) -> list[OutboxMessage]:
@@ -159,7 +117,7 @@ def test_three_processes_send_every_message_exactly_once_and_each_robot_from_one
     urls = {c: robot_sink.wecom_url(f"robot-{c}") for c in channels}
     urls["shared-b-wecom"] = urls["shared-a-wecom"]
     _configure(monkeypatch, urls)
-    _queue(db_url, channels)
+    queue_messages(db_url, channels)
     messages = sum(channels.values())
     plan = _plan(db_url, urls, 3)
     assert len(plan) == 3 and any({"shared-a-wecom", "shared-b-wecom"} <= shard for shard in plan)
@@ -172,7 +130,7 @@ def test_three_processes_send_every_message_exactly_once_and_each_robot_from_one
     )
 
     # Exactly once: every key arrived once, nothing was refused, and the reports add up to the sent rows.
-    attempts = _attempts(db_url)
+    attempts = delivery_attempts(db_url)
     keys = robot_sink.key_counts("wecom")
     assert len(keys) == messages and set(keys.values()) == {1}, [a.detail for a in attempts if not a.ok]
     assert robot_sink.duplicates == 0 and robot_sink.rate_limited() == []
@@ -204,7 +162,7 @@ def test_the_parent_takes_channels_nobody_was_assigned(
         urls = {"first-wecom": held.wecom_url("first"), "second-wecom": robot_sink.wecom_url("second")}
         urls["late-wecom"] = robot_sink.wecom_url("late")
         _configure(monkeypatch, urls)
-        _queue(db_url, channels)
+        queue_messages(db_url, channels)
         # A tie goes to the parent: first's robot (its URL sorts first) is the parent's, second's the child's.
         assert _plan(db_url, urls, 2) == [{"first-wecom"}, {"second-wecom"}]
         held.hold_next(100)
@@ -238,7 +196,7 @@ def test_the_parent_takes_channels_nobody_was_assigned(
     finally:
         held.stop()
 
-    attempts = {a.channel: a.worker for a in _attempts(db_url)}
+    attempts = {a.channel: a.worker for a in delivery_attempts(db_url)}
     assert attempts["late-wecom"] == attempts["first-wecom"] == "parent"
     assert attempts["second-wecom"] not in (None, "parent")
     assert all(r.status == OutboxStatus.sent for r in _rows(db_url))
@@ -259,7 +217,7 @@ def test_a_child_that_dies_fails_the_run_after_the_others_finish_and_nothing_of_
         channels = {"first-wecom": 4, "second-wecom": 3}
         urls = {"first-wecom": robot_sink.wecom_url("first"), "second-wecom": doomed.wecom_url("second")}
         _configure(monkeypatch, urls)
-        _queue(db_url, channels)
+        queue_messages(db_url, channels)
         assert _plan(db_url, urls, 2) == [{"first-wecom"}, {"second-wecom"}]
         doomed.hold_next(100)
         # One request at a time: the child holds claimed messages it has not sent yet when it dies.
@@ -294,7 +252,7 @@ def test_a_child_that_dies_fails_the_run_after_the_others_finish_and_nothing_of_
             (OutboxStatus.sending, child),
             (OutboxStatus.pending, None),
         }
-        assert all(a.worker == "parent" for a in _attempts(db_url))
+        assert all(a.worker == "parent" for a in delivery_attempts(db_url))
 
         # Their leases run out (as if the lease time had passed): the next run delivers them.
         with session_scope(db_url) as s:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, select, update
+from outbox_samples import queue_messages
+from sqlalchemy import update
 
 from coop.store.outbox import (
     CHANNEL_CHUNK,
@@ -16,45 +17,9 @@ from coop.store.outbox import (
     next_retry_at,
 )
 from models.db import session_scope
-from models.tables import Agency, Department, OutboxMessage, OutboxStatus, utcnow
+from models.tables import OutboxMessage, OutboxStatus, utcnow
 
 LEASE = 60.0
-
-
-def _fill(url: str, channels: dict[str, int]) -> None:
-    """`channels[name]` due messages on each channel."""
-    with session_scope(url) as s:
-        s.execute(insert(Agency), [{"key": "test:测试区", "name": "测试区", "full_name": "测试区"}])
-        agency = s.execute(select(Agency.id)).scalar_one()
-        s.execute(
-            insert(Department),
-            [
-                {
-                    "agency_id": agency,
-                    "key": "部门",
-                    "name": "部门",
-                    "channels": list(channels),
-                    "escalation_channels": [],
-                }
-            ],
-        )
-        dept = s.execute(select(Department.id)).scalar_one()
-        s.execute(
-            insert(OutboxMessage),
-            [
-                {
-                    "dedup_key": f"k:{channel}:{i}",
-                    "department_id": dept,
-                    "recipient_role": "department",
-                    "channel": channel,
-                    "kind": "digest",
-                    "subject": f"第{i}条",
-                    "body": "正文",
-                }
-                for channel, n in channels.items()
-                for i in range(n)
-            ],
-        )
 
 
 def _claimed_channels(url: str, worker: str, channels: ChannelFilter | None) -> list[str]:
@@ -63,7 +28,7 @@ def _claimed_channels(url: str, worker: str, channels: ChannelFilter | None) -> 
 
 
 def test_children_claim_their_channels_and_the_parent_everything_else(db_url: str) -> None:
-    _fill(db_url, {"a-wecom": 2, "b-wecom": 1, "c-wecom": 3, "late-wecom": 1})
+    queue_messages(db_url, {"a-wecom": 2, "b-wecom": 1, "c-wecom": 3, "late-wecom": 1})
     child = ChannelFilter(frozenset({"a-wecom", "b-wecom"}))
     parent = ChannelFilter(frozenset({"a-wecom", "b-wecom"}), include=False)
 
@@ -74,7 +39,7 @@ def test_children_claim_their_channels_and_the_parent_everything_else(db_url: st
 
 
 def test_next_retry_at_sees_only_the_filtered_channels(db_url: str) -> None:
-    _fill(db_url, {"a-wecom": 1, "b-wecom": 1})
+    queue_messages(db_url, {"a-wecom": 1, "b-wecom": 1})
     now = utcnow()
     soon, later = now + dt.timedelta(seconds=30), now + dt.timedelta(seconds=90)
     with session_scope(db_url) as s:
@@ -94,7 +59,7 @@ def test_next_retry_at_sees_only_the_filtered_channels(db_url: str) -> None:
 
 def test_long_filters_are_chunked_and_past_the_bound_limit_written_inline(db_url: str) -> None:
     """SQLite takes at most 32,766 parameters in one statement: a filter longer than that must still work."""
-    _fill(db_url, {"a-wecom": 1, "b-wecom": 1})
+    queue_messages(db_url, {"a-wecom": 1, "b-wecom": 1})
     for extra in (CHANNEL_CHUNK * 2 + 1, MAX_BOUND_CHANNELS + 1):
         names = frozenset({"a-wecom"} | {f"x{i}-wecom" for i in range(extra)})
         with session_scope(db_url) as s:
@@ -106,7 +71,7 @@ def test_long_filters_are_chunked_and_past_the_bound_limit_written_inline(db_url
 
 
 def test_backlog_counts_every_channel_still_to_deliver_and_how_many_are_due(db_url: str) -> None:
-    _fill(db_url, {"due-wecom": 3, "retry-wecom": 2, "leased-wecom": 1, "sent-wecom": 1, "dead-wecom": 1})
+    queue_messages(db_url, {"due-wecom": 3, "retry-wecom": 2, "leased-wecom": 1, "sent-wecom": 1, "dead-wecom": 1})
     now = utcnow()
     with session_scope(db_url) as s:
         s.execute(

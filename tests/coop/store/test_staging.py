@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from coop.store.staging import CLAUSE, DEPARTMENT, copy_text, dialect_named
 
+MIDNIGHT = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 # In `CREATE_COLUMNS` order; the clause and department columns (ids the writer fills in) are left out of the text.
 ROWS = [
     (
@@ -45,37 +46,9 @@ ROWS = [
         dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     ),
     # a flag and a number that are equal in Python (True == 1, False == 0) but not in the text
-    (
-        "x",
-        0,
-        "k",
-        dt.date(2026, 1, 1),
-        dt.date(2026, 1, 1),
-        dt.date(2026, 1, 1),
-        None,
-        None,
-        0,
-        "due",
-        True,
-        "{}",
-        1,
-        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    ),
-    (
-        "x",
-        0,
-        "k2",
-        dt.date(2026, 1, 1),
-        dt.date(2026, 1, 1),
-        dt.date(2026, 1, 1),
-        None,
-        None,
-        0,
-        "due",
-        False,
-        "{}",
-        0,
-        dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    *(
+        ("x", 0, f"k{flag}", *[dt.date(2026, 1, 1)] * 3, None, None, 0, "due", flag, "{}", int(flag), MIDNIGHT)
+        for flag in (True, False)
     ),
 ]
 TEXT_COLUMNS = (
