@@ -46,7 +46,11 @@ TARGETS = [
     Target("coop/ledger.py", ("tests/coop/test_ledger.py",)),
     Target("coop/store/ledger.py", ("tests/coop/store/test_ledger.py", "tests/coop/test_ledger.py")),
     Target("coop/agreement/loader.py", ("tests/coop/agreement/", "tests/reliability/test_bad_input.py")),
-    Target("coop/store/outbox.py", ("tests/coop/store/test_outbox.py",), ("claim", "settle")),
+    Target(
+        "coop/store/outbox.py",
+        ("tests/coop/store/test_outbox.py", "tests/coop/store/test_outbox_shards.py"),
+        ("claim", "settle", "ChannelFilter.*", "_due", "backlog_by_channel", "next_retry_at"),
+    ),
     Target("coop/access.py", ("tests/coop/test_access.py",)),
     Target(
         "coop/planning.py",

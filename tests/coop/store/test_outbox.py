@@ -261,3 +261,21 @@ def test_a_claim_carries_the_whole_message_and_its_lease(db_url: str) -> None:
         lease = rows[i].lease_until
         assert lease is not None and rows[i].claimed_by == "w1"
         assert abs((lease.replace(tzinfo=None) - now.replace(tzinfo=None)).total_seconds() - LEASE) < 1
+
+
+def test_settle_keeps_the_parts_a_robot_accepted_for_the_retry_and_the_dead_letter(db_url: str) -> None:
+    """A long robot message that failed after some of its parts: the row remembers how many went, so a retry (by any
+    dispatcher) resumes after them, and a coordinator re-queueing the dead letter does not repeat them."""
+    _fill(db_url, 2)
+    retry, dead = _claim(db_url, "w1", 2)
+    dead = Claimed(**{**dead.__dict__, "attempt": 3})
+    results = [
+        (retry, DeliveryResult(False, True, 503, "HTTP 503", parts=2, first_part=0, total_parts=4), "wecom", 10),
+        (dead, DeliveryResult(False, False, 200, "errcode 93000", parts=1, first_part=1, total_parts=3), "wecom", 10),
+    ]
+    with session_scope(db_url) as s:
+        settled = settle(s, "w1", results, utcnow(), max_attempts=3, base=5.0, ceiling=900.0)
+    assert [x.outcome for x in settled] == ["retry", "dead"]
+    rows = _rows(db_url)
+    assert (rows[retry.id].status, rows[retry.id].parts_sent) == ("pending", 2)
+    assert (rows[dead.id].status, rows[dead.id].parts_sent) == ("dead", 2)
