@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from coop.agreement.loader import LoadedAgreement
@@ -28,20 +29,19 @@ from coop.errors import CoopError
 from coop.planning import PlannedOccurrence, PlanResult
 from coop.services.preparing import (
     FileOutcome,
+    Prepared,
     batch_calendar,
     calendar_version,
     expand_checked,
     load,
     prepare,
-    schedule_version,
+    prepare_in_batch,
+    write_in_savepoint,
 )
 from coop.services.staging import plan_staged
 from coop.settings import Settings
 from coop.store.plans import (
-    PreparedPlan,
     apply_plan,
-    plan_fingerprint,
-    prepare_plan,
     stored_fingerprints,
     stored_paths,
 )
@@ -105,22 +105,6 @@ def plan_agreement(
     return PlannedAgreement(loaded, planned, write(database_url, loaded, planned, today, actor, settings=settings))
 
 
-Prepared = tuple[LoadedAgreement, list[PlannedOccurrence], str, PreparedPlan | None, float]
-
-
-def _timed_prepare(path: str | Path, settings: Settings, calendar: str, stored: dict[str, str]) -> Prepared:
-    """In the helper thread: everything that does not need the database, the plan event's digests included.
-
-    `stored`: fingerprints as the batch began; a file that will not change needs no digests. A stale guess only
-    costs time: `apply_plan` decides."""
-    started = time.perf_counter()
-    loaded, planned = prepare(path, settings)
-    version = schedule_version(loaded, settings, calendar)
-    before = stored.get(loaded.agreement.id)
-    digests = None if before == plan_fingerprint(loaded, version) else prepare_plan(planned)
-    return loaded, planned, version, digests, time.perf_counter() - started
-
-
 def plan_files(
     database_url: str,
     paths: Iterable[str | Path],
@@ -177,10 +161,12 @@ def _plan_files(
     pending: deque[tuple[str, Future[Prepared]]] = deque()
     # `coop plan agreements/*.yaml` names the registry too
     files = [str(p) for p in paths if Path(p).name != REGISTRY_FILE]
+    least = settings.plan_process_min_files
     with session_scope(database_url) as session:
         stored = stored_fingerprints(session)
-        planned_paths = stored_paths(session)
-    if _new_files(files, planned_paths) >= settings.plan_process_min_files > 0:
+        # The helper's paths are only looked up for a batch that could reach its threshold.
+        helper = len(files) >= least > 0 and _new_files(files, stored_paths(session)) >= least
+    if helper:
         yield from plan_staged(database_url, files, today, actor, settings, group_rows, stored)
         return
     todo = iter(files)
@@ -189,7 +175,7 @@ def _plan_files(
 
         def ahead() -> None:
             while len(pending) <= LOOKAHEAD and (path := next(todo, None)) is not None:
-                pending.append((str(path), pool.submit(_timed_prepare, path, settings, fingerprint, stored)))
+                pending.append((str(path), pool.submit(prepare_in_batch, path, settings, fingerprint, stored)))
 
         ahead()
         while pending:
@@ -204,25 +190,21 @@ def _plan_files(
                     except CoopError as exc:
                         group.append(FileOutcome(path, error=exc))
                         continue
-                    started = time.perf_counter()
-                    try:
-                        with session.begin_nested():
-                            result = apply_plan(
-                                session,
-                                loaded,
-                                planned,
-                                today,
-                                actor,
-                                version,
-                                notify_horizon_days=settings.notify_horizon_days,
-                                prepared=digests,
-                            )
-                    except CoopError as exc:
-                        group.append(FileOutcome(path, error=exc, occurrences=len(planned), prepare_seconds=prepared))
-                        continue
-                    rows += 0 if result.unchanged else len(planned)
-                    group.append(FileOutcome(path, result, None, len(planned), prepared, time.perf_counter() - started))
-                    del loaded, planned, digests
+                    write = partial(
+                        apply_plan,
+                        session,
+                        loaded,
+                        planned,
+                        today,
+                        actor,
+                        version,
+                        notify_horizon_days=settings.notify_horizon_days,
+                        prepared=digests,
+                    )
+                    outcome = write_in_savepoint(session, path, len(planned), prepared, write)
+                    group.append(outcome)
+                    rows += 0 if outcome.result is None or outcome.result.unchanged else len(planned)
+                    del loaded, planned, digests, write
                 started = time.perf_counter()
             if group:  # the commit is part of writing the group; charge it to its last file
                 group[-1] = replace(group[-1], write_seconds=group[-1].write_seconds + time.perf_counter() - started)

@@ -4,9 +4,13 @@ depends on. Shared by `coop.services.planning` (one file, or a batch in a thread
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from sqlmodel import Session
 
 from coop.agreement.loader import LoadedAgreement, load_agreement
 from coop.calendar import WorkdayCalendar
@@ -21,6 +25,7 @@ from coop.planning import (
 )
 from coop.seasons import RegionalSeasons, regional_seasons
 from coop.settings import Settings
+from coop.store.plans import PreparedPlan, plan_fingerprint, prepare_plan
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,34 @@ def batch_calendar(settings: Settings) -> str:
 def schedule_version(loaded: LoadedAgreement, settings: Settings, calendar: str) -> str:
     """`calendar_version` given the batch's calendar fingerprint (`batch_calendar`), computed once per batch."""
     return calendar + schedule_fingerprint(loaded, _seasons(settings))
+
+
+Prepared = tuple[LoadedAgreement, list[PlannedOccurrence], str, PreparedPlan | None, float]
+"""A file of a batch read and expanded: (loaded, planned, calendar version, digests, seconds it took)."""
+
+
+def prepare_in_batch(path: str | Path, settings: Settings, calendar: str, stored: dict[str, str]) -> Prepared:
+    """Everything a batch does for one file before the database, the plan event's digests included.
+
+    `stored`: fingerprints as the batch began; a file that will not change needs no digests (None). A stale guess
+    only costs time: the writer decides."""
+    started = time.perf_counter()
+    loaded, planned = prepare(path, settings)
+    version = schedule_version(loaded, settings, calendar)
+    before = stored.get(loaded.agreement.id)
+    digests = None if before == plan_fingerprint(loaded, version) else prepare_plan(planned)
+    return loaded, planned, version, digests, time.perf_counter() - started
+
+
+def write_in_savepoint(
+    session: Session, path: str, occurrences: int, prepare_seconds: float, write: Callable[[], PlanResult]
+) -> FileOutcome:
+    """One file of a batch written in its own savepoint: its outcome, or the user error that rolled it back (the
+    group's other files go on)."""
+    started = time.perf_counter()
+    try:
+        with session.begin_nested():
+            result = write()
+    except CoopError as exc:
+        return FileOutcome(path, error=exc, occurrences=occurrences, prepare_seconds=prepare_seconds)
+    return FileOutcome(path, result, None, occurrences, prepare_seconds, time.perf_counter() - started)

@@ -50,8 +50,6 @@ from coop.store.plans import (
     apply_first_plan,
     apply_plan,
     keep_if_unchanged,
-    plan_fingerprint,
-    prepare_plan,
 )
 from coop.store.staging import Stage, StagedRows, attached_session, staged_insert
 
@@ -187,15 +185,16 @@ def plan_staged(
 
 
 def _prepared_here(path: str, job: StageJob) -> StagedGroup:
-    """One file read and expanded in this process (planned the usual way, by `apply_plan`)."""
-    started = time.perf_counter()
+    """One file read and expanded in this process, as `plan_files` does in its thread (planned by `apply_plan`)."""
     try:
-        loaded, planned = preparing.prepare(path, job.settings)
+        loaded, planned, version, digests, seconds = preparing.prepare_in_batch(
+            path, job.settings, job.calendar, job.stored
+        )
     except CoopError as exc:
-        return StagedGroup([StagedFile(path, error=exc, seconds=time.perf_counter() - started)])
-    version = preparing.schedule_version(loaded, job.settings, job.calendar)
-    seconds = time.perf_counter() - started
-    return StagedGroup([StagedFile(path, loaded, version, None, planned=planned, count=len(planned), seconds=seconds)])
+        return StagedGroup([StagedFile(path, error=exc)])
+    return StagedGroup(
+        [StagedFile(path, loaded, version, digests, planned=planned, count=len(planned), seconds=seconds)]
+    )
 
 
 def _write_group(
@@ -208,17 +207,8 @@ def _write_group(
             if f.error is not None or f.loaded is None:
                 outcomes.append(preparing.FileOutcome(f.path, error=f.error))
                 continue
-            started = time.perf_counter()
-            try:
-                with session.begin_nested():
-                    result = _write_file(session, f, today, actor, settings)
-            except CoopError as exc:
-                outcomes.append(
-                    preparing.FileOutcome(f.path, error=exc, occurrences=f.count, prepare_seconds=f.seconds)
-                )
-                continue
-            write_seconds = time.perf_counter() - started
-            outcomes.append(preparing.FileOutcome(f.path, result, None, f.count, f.seconds, write_seconds))
+            write = partial(_write_file, session, f, today, actor, settings)
+            outcomes.append(preparing.write_in_savepoint(session, f.path, f.count, f.seconds, write))
     if stage_file is not None:
         stage_file.unlink(missing_ok=True)
     return outcomes
@@ -314,26 +304,20 @@ def stage_group(paths: list[str], job: StageJob, number: int) -> StagedGroup:
 
 
 def _stage_file(stage: Stage, path: str, job: StageJob, settings: Settings) -> StagedFile:
+    """One file of a group: read and expanded as `plan_files` does it; a new agreement's first plan also staged."""
     started = time.perf_counter()
     try:
-        loaded, planned = preparing.prepare(path, settings)
+        loaded, planned, version, digests, _ = preparing.prepare_in_batch(path, settings, job.calendar, job.stored)
     except CoopError as exc:
         return StagedFile(path, error=_portable(exc), seconds=time.perf_counter() - started)
-    version = preparing.schedule_version(loaded, settings, job.calendar)
-    agreement = loaded.agreement
-    before = job.stored.get(agreement.id)
-    count = len(planned)
-    if before is None:  # new as the batch began: its first plan is staged
+    agreement, count = loaded.agreement, len(planned)
+    if agreement.id not in job.stored:  # new as the batch began: its first plan is staged
         rows = stage.add(agreement.id, planned, agreement.tracking_from, job.today, settings.notify_horizon_days)
-        prepared = prepare_plan(planned)
-        return StagedFile(
-            path, loaded, version, prepared, rows=rows, count=count, seconds=time.perf_counter() - started
-        )
-    if before == plan_fingerprint(loaded, version):  # unchanged: the writer needs only the count
+        return StagedFile(path, loaded, version, digests, rows=rows, count=count, seconds=time.perf_counter() - started)
+    if digests is None:  # unchanged as the batch began: the writer needs only the count
         return StagedFile(path, loaded, version, count=count, seconds=time.perf_counter() - started)
-    prepared = prepare_plan(planned)
     return StagedFile(
-        path, loaded, version, prepared, planned=planned, count=count, seconds=time.perf_counter() - started
+        path, loaded, version, digests, planned=planned, count=count, seconds=time.perf_counter() - started
     )
 
 
